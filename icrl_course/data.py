@@ -1,0 +1,168 @@
+"""Offline datasets of multi-episode trials: behaviour policies of controlled quality, and the file format.
+
+Why a module of its own: offline in-context RL learns from trials someone else
+played, and what it can learn depends on how good that someone was. Here a
+dataset is made by a *behaviour policy* whose quality is a dial (an oracle that
+knows the map, the map-memorising explorer, random play, each with some
+probability of a random action instead, and mixtures of them), and the dial's
+setting is written into the file next to the trials, so a result can always be
+traced back to the data that produced it.
+
+The format is open and pickle-free: one safetensors file holding every trial's
+steps as flat arrays (a trial is a slice given by ``trial_offsets``) and every
+map's tiles as ASCII codes, with a JSON header recording how it was made.
+NumPy, PyTorch, Rust or JavaScript can read it without this library. The
+training replay buffer is saved in the same layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from icrl_course.envs import LakeMap
+from icrl_course.trials import Trial
+
+FORMAT_NAME = "icrl-course/trials"
+"""Value of the ``format`` header field of a trial file."""
+FORMAT_VERSION = "1"
+
+STEP_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated", "episode")
+"""Per-step arrays of a ``Trial``, stored concatenated over all trials."""
+_STEP_DTYPES = {"obs": np.int32, "actions": np.uint8, "rewards": np.float64, "next_obs": np.int32,
+                "terminated": np.bool_, "truncated": np.bool_, "episode": np.int32}
+
+
+class DataFileError(ValueError):
+    """A file that is missing, truncated, corrupted or not of the expected kind; the message says which and why."""
+
+
+# ------------------------------------------------------------------ arrays <-> trials
+def trials_to_arrays(trials: Sequence[Trial]) -> dict[str, np.ndarray]:
+    """Flatten trials into the arrays of the on-disk format.
+
+    ``trial_offsets`` (N+1) marks where each trial's steps start in the step
+    arrays; ``map_tiles`` (N, max tiles) holds each map's letters as ASCII
+    codes in observation order, 0-padded; ``map_shape`` (N, 2) its rows and
+    columns.
+    """
+    lengths = np.array([len(t) for t in trials], dtype=np.int64)
+    arrays = {"trial_offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)}
+    for name in STEP_FIELDS:
+        parts = [np.asarray(getattr(t, name)) for t in trials]
+        arrays[name] = (np.concatenate(parts) if parts else np.zeros(0)).astype(_STEP_DTYPES[name])
+    max_tiles = max((t.lake_map.n_states for t in trials), default=0)
+    tiles = np.zeros((len(trials), max_tiles), dtype=np.uint8)
+    for i, t in enumerate(trials):
+        tiles[i, : t.lake_map.n_states] = np.frombuffer(t.lake_map.flat.encode("ascii"), dtype=np.uint8)
+    arrays["map_tiles"] = tiles
+    arrays["map_shape"] = np.array([t.lake_map.shape for t in trials], dtype=np.int32).reshape(len(trials), 2)
+    return arrays
+
+
+def trials_from_arrays(arrays: Mapping[str, np.ndarray]) -> list[Trial]:
+    """The inverse of ``trials_to_arrays``: the same trials, field for field."""
+    missing = [k for k in ("trial_offsets", "map_tiles", "map_shape", *STEP_FIELDS) if k not in arrays]
+    if missing:
+        raise DataFileError(f"trial arrays lack {missing}: this is not a trial file written by icrl_course.data")
+    offsets = arrays["trial_offsets"]
+    trials = []
+    for i in range(len(offsets) - 1):
+        nrow, ncol = (int(v) for v in arrays["map_shape"][i])
+        flat = arrays["map_tiles"][i, : nrow * ncol].tobytes().decode("ascii")
+        lake_map = LakeMap(tuple(flat[r * ncol:(r + 1) * ncol] for r in range(nrow)))
+        sl = slice(int(offsets[i]), int(offsets[i + 1]))
+        steps = {name: arrays[name][sl] for name in STEP_FIELDS}
+        trials.append(Trial(
+            lake_map,
+            obs=steps["obs"].astype(np.int64), actions=steps["actions"].astype(np.int64),
+            rewards=steps["rewards"].astype(np.float64), next_obs=steps["next_obs"].astype(np.int64),
+            terminated=steps["terminated"].astype(bool), truncated=steps["truncated"].astype(bool),
+            episode=steps["episode"].astype(np.int64),
+        ))
+    return trials
+
+
+# ------------------------------------------------------------------ files
+def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], header: Mapping[str, Any]) -> Path:
+    """Write arrays and a JSON-able header to a safetensors file, atomically.
+
+    The file is written under a temporary name in the same folder, flushed to
+    disk and renamed over ``path``: a reader (or a run killed half-way) sees
+    either the old complete file or the new complete one, never a torn one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {key: json.dumps(value) for key, value in header.items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata=metadata)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_arrays(path: str | Path, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by ``save_arrays``; ``kind`` names what it should be, for error messages.
+
+    Raises ``DataFileError`` saying what is wrong when the file is missing,
+    truncated or corrupted, instead of the reader's low-level message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{kind} file {path} does not exist")
+    try:
+        arrays = load_file(path)
+        from safetensors import safe_open
+
+        with safe_open(path, "np") as handle:
+            raw = handle.metadata() or {}
+        header = {key: json.loads(value) for key, value in raw.items()}
+    except (SafetensorError, json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
+        raise DataFileError(
+            f"{kind} file {path} is truncated or corrupted ({err}); it cannot be read. "
+            "Re-create it, or use an earlier copy"
+        ) from err
+    return arrays, header
+
+
+def save_dataset(path: str | Path, trials: Sequence[Trial], generation: Mapping[str, Any] | None = None) -> Path:
+    """Store trials with the parameters that generated them (any JSON-able mapping) in one file.
+
+    The file is ``safetensors``: step arrays concatenated over trials, maps as
+    ASCII tile codes, and a header with ``format``, ``version``, ``num_trials``
+    and ``generation``. Written atomically.
+    """
+    header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "num_trials": len(trials),
+              "generation": dict(generation or {})}
+    return save_arrays(path, trials_to_arrays(trials), header)
+
+
+def read_dataset(path: str | Path) -> tuple[list[Trial], dict[str, Any]]:
+    """The trials of a dataset file and its header (``generation`` holds how they were made)."""
+    arrays, header = load_arrays(path, "dataset")
+    if header.get("format") != FORMAT_NAME:
+        raise DataFileError(f"{path} has format {header.get('format')!r}, not {FORMAT_NAME!r}: it is not a trial dataset")
+    if header.get("version") != FORMAT_VERSION:
+        raise DataFileError(f"{path} is version {header.get('version')!r} of the trial format; this library reads {FORMAT_VERSION!r}")
+    trials = trials_from_arrays(arrays)
+    if len(trials) != header.get("num_trials"):
+        raise DataFileError(f"{path} holds {len(trials)} trials but its header says {header.get('num_trials')}: the file is corrupted")
+    return trials, header
+
+
+def load_dataset(path: str | Path) -> list[Trial]:
+    """The trials stored in a dataset file (see ``read_dataset`` for its header too)."""
+    return read_dataset(path)[0]

@@ -1,0 +1,83 @@
+"""Metrics of a training run: one JSON line per record in ``metrics.jsonl``, and TensorBoard when installed.
+
+Why JSON lines: a record is appended and flushed as soon as it exists, so a
+run killed at any moment leaves a readable log; any tool (pandas, jq, a text
+editor) reads it. On resume, records written after the checkpoint the run
+resumes from are dropped, so the log describes exactly one history.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class MetricsLog:
+    """Appends ``{"iteration": i, "kind": ..., ...}`` records to ``run_dir/metrics.jsonl``.
+
+    ``resume_iteration``: when resuming from a checkpoint taken after that
+    iteration, records of later iterations (written before the run was killed)
+    are removed first. ``tensorboard``: also write scalars to
+    ``run_dir/tensorboard`` when the ``tensorboard`` package is installed.
+    """
+
+    def __init__(self, run_dir: str | Path, resume_iteration: int | None = None, tensorboard: bool = True):
+        self.path = Path(run_dir) / METRICS_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_iteration is None:
+            self.path.write_text("")
+        else:
+            self._drop_after(resume_iteration)
+        self.handle = open(self.path, "a")
+        self.writer = None
+        if tensorboard and importlib.util.find_spec("tensorboard") is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=resume_iteration)
+
+    def _drop_after(self, iteration: int) -> None:
+        kept = [line for line in _lines(self.path) if json.loads(line)["iteration"] <= iteration]
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, self.path)
+
+    def write(self, iteration: int, kind: str, **values: Any) -> None:
+        """Append one record; non-finite floats are written as null (JSON has no NaN)."""
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
+        self.handle.write(json.dumps({"iteration": iteration, "kind": kind, **clean}) + "\n")
+        self.handle.flush()
+        if self.writer is not None:
+            for key, value in clean.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and value is not None:
+                    self.writer.add_scalar(f"{kind}/{key}", value, iteration)
+
+    def close(self) -> None:
+        self.handle.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    # A run killed mid-write can leave a last line without its newline: drop it.
+    text = path.read_text()
+    lines = text.split("\n")
+    return [line for line in lines[:-1] if line.strip()] if lines else []
+
+
+def read_metrics(run_dir: str | Path, kind: str | None = None) -> pd.DataFrame:
+    """A run's metrics as a table (one row per record), optionally only records of one ``kind``."""
+    rows = [json.loads(line) for line in _lines(Path(run_dir) / METRICS_FILE)]
+    table = pd.DataFrame(rows)
+    if kind is not None and len(table):
+        table = table[table["kind"] == kind].dropna(axis=1, how="all").reset_index(drop=True)
+    return table
