@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence, get_type_hints
 
+from icrl_course.dqn import DQNConfig
 from icrl_course.envs import DistributionError, MapDistribution
 
 MAP_PRESETS = ("paper", "paper_ood", "gymnasium")
@@ -66,12 +67,17 @@ class TrainConfig:
     # ---------------------------------------------------------------- objective
     gamma: float = 0.9
     """Discount of the TD target, as in the paper."""
+    reward_scale: float = 1.0
+    """Rewards are multiplied by this inside the TD target (the paper scales the goal's 1 by 30)."""
     double_dqn: bool = True
     """Double DQN: the online network picks the next action, the target network values it."""
+    n_step: int = 1
+    """Real rewards summed before bootstrapping (1 = one-step TD, the paper's choice)."""
+    loss: str = "huber"
+    """TD loss: ``huber`` (robust to the large errors of early training) or ``mse``.
+    Steps cut by the time limit are always left out of the loss (``icrl_course.dqn`` says why)."""
     huber_delta: float = 1.0
-    """Huber loss threshold on the TD error; 0 means plain squared error."""
-    mask_truncated: bool = True
-    """Leave steps cut by the time limit out of the loss: their true target needs a future we never saw."""
+    """Where the Huber loss turns from quadratic to linear, in scaled-reward units."""
     tau: float = 0.02
     """Polyak rate: after every update, target <- (1 - tau) * target + tau * online."""
     lr: float = 1e-3
@@ -128,6 +134,11 @@ class TrainConfig:
         """
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in self.map_options.items()}
         return getattr(MapDistribution, self.map_preset)(**options)
+
+    def dqn_config(self) -> DQNConfig:
+        """The objective's hyper-parameters in ``icrl_course.dqn``'s own config."""
+        return DQNConfig(gamma=self.gamma, reward_scale=self.reward_scale, double=self.double_dqn, n_step=self.n_step,
+                         loss=self.loss, huber_delta=self.huber_delta, tau=self.tau)
 
     def epsilon(self, iteration: int) -> float:
         """Exploration rate at an iteration: linear from ``epsilon_start`` to ``epsilon_end``, then flat."""
@@ -231,7 +242,10 @@ def _validate(c: TrainConfig) -> None:
     need(c.d_model % c.n_head == 0, "d_model", f"it must be a multiple of n_head={c.n_head}")
     need(0.0 <= c.dropout < 1.0, "dropout", "a probability in [0, 1)")
     need(0.0 <= c.gamma <= 1.0, "gamma", "a discount in [0, 1]")
-    need(c.huber_delta >= 0.0 and math.isfinite(c.huber_delta), "huber_delta", "use 0 (squared error) or a positive threshold")
+    need(c.reward_scale > 0.0, "reward_scale", "use a positive scale (1.0 leaves rewards as they are)")
+    need(c.n_step >= 1, "n_step", "use an int >= 1 (1 = one-step TD)")
+    need(c.loss in ("huber", "mse"), "loss", "choose 'huber' or 'mse'")
+    need(c.huber_delta > 0.0 and math.isfinite(c.huber_delta), "huber_delta", "use a positive threshold such as 1.0")
     need(0.0 < c.tau <= 1.0, "tau", "a Polyak rate in (0, 1]; 1 copies the online network after every update")
     need(c.lr > 0.0 and math.isfinite(c.lr), "lr", "use a positive learning rate such as 1e-3")
     need(c.weight_decay >= 0.0, "weight_decay", "use 0 or a positive value")
