@@ -213,17 +213,21 @@ def _environment(**values: str):
                 os.environ[key] = value
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path, smoke: bool = True, timeout: int = CELL_TIMEOUT_S):
+def execute(
+    nb: nbformat.NotebookNode, cwd: Path, smoke: bool = True, timeout: int = CELL_TIMEOUT_S,
+    allow_errors: bool = False,
+) -> nbformat.NotebookNode:
     """Run ``nb`` top to bottom in a fresh kernel in ``cwd``; outputs are stored in ``nb``.
 
-    Smoke mode (the CI switch ``ICRL_COURSE_SMOKE``) is on unless ``smoke=False``;
-    a cell that raises stops the run with ``nbclient``'s CellExecutionError.
+    Smoke mode (the CI switch ``ICRL_COURSE_SMOKE``) is on unless ``smoke=False``.
+    A cell that raises stops the run with nbclient's ``CellExecutionError``,
+    unless ``allow_errors`` (used for exercises, whose TODOs raise).
     """
     env = {"ICRL_COURSE_SMOKE": "1" if smoke else "0", "TOKENIZERS_PARALLELISM": "false"}
     with _environment(**env):
         client = NotebookClient(
             nb, timeout=timeout, kernel_name=KERNELSPEC["name"], record_timing=False,
-            coalesce_streams=True, resources={"metadata": {"path": str(cwd)}},
+            coalesce_streams=True, allow_errors=allow_errors, resources={"metadata": {"path": str(cwd)}},
         )
         client.execute()
     return nb

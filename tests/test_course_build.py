@@ -1,0 +1,153 @@
+"""The one-source course build: generated notebooks match their sources, and drift is caught."""
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import build_course  # noqa: E402  (a script, not a package)
+
+DEMO_EXERCISE = '''# %% [markdown]
+# # Demo
+#
+# **You will be able to** add one. **Prerequisites**: none. **Time**: 1 minute.
+
+# %%
+def add_one(x):
+    """x + 1."""
+    ### BEGIN SOLUTION
+    # TODO: add one to x
+    return x + 1
+    ### END SOLUTION
+
+
+# %%
+def add_two(x):
+    y = x
+    for _ in range(2):
+        ### BEGIN SOLUTION
+        y = y + 1
+        ### END SOLUTION
+    return y
+
+# %%
+from icrl_course.checks.core import Case, run_check
+run_check("add_one", add_one, lambda x: x + 1, [Case("zero", args=(0,))])
+
+# %% [markdown]
+# ## Recap
+#
+# Done.
+'''
+
+
+def build_all(root: Path) -> None:
+    for target in build_course.targets(root):
+        build_course.build(target, run=False)
+
+
+@pytest.fixture
+def course(tmp_path: Path) -> Path:
+    """A throwaway course tree with one exercise source, built."""
+    (tmp_path / "course" / "exercises").mkdir(parents=True)
+    (tmp_path / "course" / "exercises" / "01_demo.py").write_text(DEMO_EXERCISE)
+    build_all(tmp_path)
+    return tmp_path
+
+
+def code_cells(path: Path) -> list[str]:
+    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def test_committed_notebooks_match_what_their_sources_generate_now():
+    stale = build_course.stale_files(ROOT)
+    assert stale == [], f"regenerate with `python tools/build_course.py --execute`: {stale}"
+
+
+def test_editing_a_solution_without_regenerating_is_reported_and_regenerating_fixes_it(course: Path):
+    assert build_course.stale_files(course) == []
+    source = course / "course" / "exercises" / "01_demo.py"
+    source.write_text(source.read_text().replace("return x + 1", "return 1 + x"))
+
+    stale = build_course.stale_files(course)
+    assert stale == [course / "solutions" / "01_demo.ipynb"]  # the exercise hides the block: unchanged
+
+    source.write_text(source.read_text().replace("# TODO: add one to x", "# TODO: add 1 to x"))
+    assert set(build_course.stale_files(course)) == {course / "solutions" / "01_demo.ipynb",
+                                                     course / "exercises" / "01_demo.ipynb"}
+    build_all(course)
+    assert build_course.stale_files(course) == []
+
+
+def test_a_generated_notebook_without_a_source_is_reported(course: Path):
+    (course / "course" / "exercises" / "01_demo.py").unlink()
+    assert set(build_course.stale_files(course)) == {course / "solutions" / "01_demo.ipynb",
+                                                     course / "exercises" / "01_demo.ipynb"}
+
+
+def test_the_exercise_keeps_the_hint_and_raises_at_the_block_indentation(course: Path):
+    cells = code_cells(course / "exercises" / "01_demo.ipynb")
+    assert cells[0] == ('def add_one(x):\n    """x + 1."""\n    # TODO: add one to x\n'
+                        "    raise NotImplementedError('add one to x')")
+    assert "        # TODO: your code here\n        raise NotImplementedError('your code here')\n    return y" in cells[1]
+
+
+def test_the_solution_is_the_source_without_markers_or_hint(course: Path):
+    cells = code_cells(course / "solutions" / "01_demo.ipynb")
+    assert cells[0] == 'def add_one(x):\n    """x + 1."""\n    return x + 1'
+    namespace = {}
+    exec("\n".join(cells), namespace)
+    assert namespace["add_one"](1) == 2 and namespace["add_two"](1) == 3
+
+
+def test_generated_notebooks_are_deterministic(course: Path):
+    first = (course / "exercises" / "01_demo.ipynb").read_text()
+    build_all(course)
+    assert (course / "exercises" / "01_demo.ipynb").read_text() == first
+
+
+@pytest.mark.parametrize("code, message", [
+    ("def f():\n    ### BEGIN SOLUTION\n    return 1\n", "never closed"),
+    ("def f():\n    return 1\n    ### END SOLUTION\n", "without a"),
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n", "inside a function body"),
+    ("def f():\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n    ### END SOLUTION\n", "inside another"),
+])
+def test_malformed_solution_blocks_are_build_errors_naming_the_line(tmp_path: Path, code: str, message: str):
+    (tmp_path / "course" / "exercises").mkdir(parents=True)
+    (tmp_path / "course" / "exercises" / "02_bad.py").write_text(f"# %%\n{code}")
+    target = build_course.targets(tmp_path)[0]
+    with pytest.raises(build_course.SourceError, match=message) as error:
+        build_course.render(target)
+    assert "02_bad.py cell 1: line" in str(error.value)
+
+
+def test_solution_markers_in_a_lesson_are_a_build_error(tmp_path: Path):
+    (tmp_path / "course" / "lessons").mkdir(parents=True)
+    (tmp_path / "course" / "lessons" / "03_x.py").write_text("# %%\ndef f():\n    ### BEGIN SOLUTION\n    ### END SOLUTION\n")
+    with pytest.raises(build_course.SourceError, match="belong in course/exercises"):
+        build_course.render(build_course.targets(tmp_path)[0])
+
+
+def test_only_selects_sources_by_number(course: Path):
+    (course / "course" / "lessons").mkdir()
+    (course / "course" / "lessons" / "00_intro.py").write_text("# %%\nx = 1\n")
+    assert [t.kind for t in build_course.targets(course, only="01")] == ["solution", "exercise"]
+    assert [t.output.name for t in build_course.targets(course, only="00")] == ["00_intro.ipynb"]
+
+
+def test_the_built_exercise_runs_to_a_not_implemented_verdict_and_the_solution_passes(course: Path):
+    def run(folder: str) -> tuple[list, str]:
+        nb = build_course.execute(nbformat.read(course / folder / "01_demo.ipynb", as_version=4),
+                                  course / folder, allow_errors=True)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        errors = [o.ename for o in outputs if o.output_type == "error"]
+        assert [o.output_type for o in outputs] == ["stream"]  # the verdict, and no Out[] line after it
+        return errors, "".join(o.get("text", "") for o in outputs)
+
+    errors, text = run("exercises")
+    assert errors == [] and "not implemented yet: add_one" in text
+    errors, text = run("solutions")
+    assert errors == [] and text == "✓ add_one: all 1 cases pass.\n"
