@@ -5,6 +5,13 @@ dozens of episodes. Stepping gymnasium environments one by one in Python makes
 the environment the bottleneck; here every step of every lake is a few array
 lookups (``benchmarks/env_throughput.py`` measures the difference).
 
+How: every lake's states are laid end to end in one flat index (lake ``i``'s
+state ``s`` is ``offsets[i] + s``), and the whole model is four flat tables
+with one row per flat state and one column per direction: where the move
+lands, the observation there, its reward, whether it ends the episode. A step
+is then one random draw, a little index arithmetic and four gathers, whatever
+mix of map sizes the batch holds.
+
 Reset semantics (``autoreset=True``, the default): when a lake's episode ends
 in a step (``terminated`` or ``truncated``), that lake is reset *within the
 same call*. The returned ``obs`` is then the first observation of its next
@@ -26,6 +33,11 @@ from icrl_course.envs.frozen_lake import as_lake_map
 from icrl_course.envs.lake_map import ACTION_DELTAS, LakeMap
 from icrl_course.runtime import as_rng
 
+# Tile letter (as a byte) -> tile code, for turning all maps' letters into codes in one lookup.
+_CODE_OF_BYTE = np.zeros(256, dtype=np.int8)
+for _letter, _code in dynamics.TILE_CODES.items():
+    _CODE_OF_BYTE[ord(_letter)] = _code
+
 
 class BatchFrozenLake:
     """B Frozen Lakes with FrozenLake-v1's per-lake dynamics, stepped together.
@@ -37,8 +49,8 @@ class BatchFrozenLake:
         seed: seed or generator for starts and slips.
         autoreset: reset lakes whose episode ended in the same ``step`` call.
 
-    Observations are each lake's own ``row * ncol + col``. Tables are padded to
-    the largest lake; padded states are never reached.
+    Observations are each lake's own ``row * ncol + col``. ``state`` holds
+    them (read-only) and ``elapsed`` counts each lake's steps in its episode.
     """
 
     def __init__(
@@ -52,61 +64,99 @@ class BatchFrozenLake:
         autoreset: bool = True,
     ):
         dynamics.validate_dynamics(is_slippery, success_rate, max_episode_steps, reward_schedule)
+        if not isinstance(autoreset, (bool, np.bool_)):
+            raise ValueError(f"autoreset={autoreset!r} must be True or False")
         if len(maps) == 0:
             raise ValueError("maps is empty: BatchFrozenLake needs at least one map")
         self.maps = [as_lake_map(m) for m in maps]
         self.is_slippery = bool(is_slippery)
         self.success_rate = float(success_rate)
         self.max_episode_steps = max_episode_steps
-        self.reward_schedule = tuple(reward_schedule)
-        self.autoreset = autoreset
+        self.reward_schedule = tuple(float(r) for r in reward_schedule)
+        self.autoreset = bool(autoreset)
         self.rng = as_rng(seed)
         self._build_tables()
-        self.state = np.zeros(self.num_lakes, dtype=np.int64)
-        self.elapsed = np.zeros(self.num_lakes, dtype=np.int64)
+        self._row = np.zeros(self.num_lakes, dtype=np.intp)
+        # Steps are counted once for the batch; each lake remembers the count when its episode began.
+        self._steps = 0
+        self._episode_start = np.zeros(self.num_lakes, dtype=np.int64)
         self.reset()
 
     @property
     def num_lakes(self) -> int:
         return len(self.maps)
 
-    def _build_tables(self) -> None:
-        """Padded ``(B, S, 4)`` move table, ``(B, S)`` tile codes and start distributions."""
-        self.nrow = np.array([m.nrow for m in self.maps])
-        self.ncol = np.array([m.ncol for m in self.maps])
-        self.n_states = self.nrow * self.ncol
-        max_states = int(self.n_states.max())
-        s = np.arange(max_states)
-        row, col = s[None, :] // self.ncol[:, None], s[None, :] % self.ncol[:, None]  # (B, S)
-        new_row = np.clip(row[..., None] + ACTION_DELTAS[:, 0], 0, self.nrow[:, None, None] - 1)
-        new_col = np.clip(col[..., None] + ACTION_DELTAS[:, 1], 0, self.ncol[:, None, None] - 1)
-        valid = s[None, :] < self.n_states[:, None]
-        self.moves = np.where(valid[..., None], new_row * self.ncol[:, None, None] + new_col, s[None, :, None])
-        self.codes = np.full((self.num_lakes, max_states), dynamics.HOLE, dtype=np.int8)
-        for i, m in enumerate(self.maps):
-            self.codes[i, : m.n_states] = dynamics.tile_codes(m)
-        self.rewards = dynamics.reward_of_tiles(self.codes, self.reward_schedule)
-        starts = (self.codes == dynamics.START).astype(np.float64)
-        self.start_cdf = np.cumsum(starts / starts.sum(axis=1, keepdims=True), axis=1)
-        self.slip_cdf = np.cumsum(dynamics.slip_probabilities(self.is_slippery, self.success_rate))
+    @property
+    def state(self) -> np.ndarray:
+        """Every lake's current observation, ``(B,)``; read-only (use ``reset_lakes`` to move lakes)."""
+        state = self._local[self._row // 4]
+        state.flags.writeable = False
+        return state
 
-    def _sample_starts(self, count: int, rows: np.ndarray) -> np.ndarray:
-        u = self.rng.random(count)
-        return (self.start_cdf[rows] <= u[:, None]).sum(axis=1)
+    @property
+    def elapsed(self) -> np.ndarray:
+        """Steps each lake has taken in its current episode, ``(B,)``."""
+        return self._steps - self._episode_start
+
+    def _build_tables(self) -> None:
+        """The flat transition tables, start lists and slip thresholds (see the module docstring)."""
+        self.nrow = np.array([m.nrow for m in self.maps], dtype=np.intp)
+        self.ncol = np.array([m.ncol for m in self.maps], dtype=np.intp)
+        self.n_states = self.nrow * self.ncol
+        self.offsets = np.concatenate([[0], np.cumsum(self.n_states)[:-1]]).astype(np.intp)
+        lake = np.repeat(np.arange(self.num_lakes), self.n_states)  # lake of every flat state
+        flat = np.arange(len(lake), dtype=np.intp)
+        self._local = flat - self.offsets[lake]  # each flat state's observation in its own lake
+        row, col = self._local // self.ncol[lake], self._local % self.ncol[lake]
+        new_row = np.clip(row[:, None] + ACTION_DELTAS[:, 0], 0, self.nrow[lake, None] - 1)
+        new_col = np.clip(col[:, None] + ACTION_DELTAS[:, 1], 0, self.ncol[lake, None] - 1)
+        moves = self.offsets[lake, None] + new_row * self.ncol[lake, None] + new_col  # (total, 4) by direction
+
+        letters = np.frombuffer("".join(m.flat for m in self.maps).encode("ascii"), dtype=np.uint8)
+        codes = _CODE_OF_BYTE[letters]
+        terminal = (codes == dynamics.HOLE) | (codes == dynamics.GOAL)
+        # A hole or goal is absorbing, as in gymnasium's P table: stay, reward 0, terminated.
+        landed = np.where(terminal[:, None], flat[:, None], moves)
+        reward = np.where(terminal[:, None], 0.0, dynamics.reward_of_tiles(codes, self.reward_schedule)[landed])
+        self._next_row = (4 * landed).ravel()  # table row of the landing state
+        self._next_obs = self._local[landed].ravel()
+        self._reward = reward.ravel()
+        self._terminated = terminal[landed].ravel()
+
+        starts = np.flatnonzero(codes == dynamics.START)  # flat start states, grouped by lake
+        self._start_row, self._start_obs = 4 * starts, self._local[starts]
+        self._n_starts = np.bincount(lake[starts], minlength=self.num_lakes).astype(np.float64)
+        self._first_start = np.concatenate([[0], np.cumsum(self._n_starts)[:-1]]).astype(np.intp)
+        # One uniform u picks the turn from (action - 1): 0 if u < fail, 1 if u < fail + success, else 2.
+        self._slip_thresholds = tuple(np.cumsum(dynamics.slip_probabilities(self.is_slippery, self.success_rate))[:2])
+
+    def _random_starts(self, u: np.ndarray, lakes: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Index into the start lists: for each of ``lakes``, one of its ``S`` tiles, uniformly.
+
+        ``u`` holds one uniform per lake; floor(u * n) for u in [0, 1) is always
+        below n in floating point, so every start has probability 1/n.
+        """
+        return self._first_start[lakes] + (u * self._n_starts[lakes]).astype(np.intp)
+
+    def _reset(self, lakes: np.ndarray) -> np.ndarray:
+        """Put each of ``lakes`` on one of its ``S`` tiles; returns their observations."""
+        start = self._random_starts(self.rng.random(len(lakes)), lakes)
+        self._row[lakes] = self._start_row[start]
+        self._episode_start[lakes] = self._steps
+        return self._start_obs[start]
 
     def reset(self, seed: int | np.random.Generator | None = None) -> np.ndarray:
         """Start a new episode on every lake; returns the ``(B,)`` start observations."""
         if seed is not None:
             self.rng = as_rng(seed)
-        self.state = self._sample_starts(self.num_lakes, np.arange(self.num_lakes))
-        self.elapsed[:] = 0
-        return self.state.copy()
+        return self._reset(np.arange(self.num_lakes))
 
     def reset_lakes(self, mask: np.ndarray) -> np.ndarray:
         """Start a new episode on the lakes where ``mask`` is True; returns all observations."""
-        rows = np.flatnonzero(mask)
-        self.state[rows] = self._sample_starts(len(rows), rows)
-        self.elapsed[rows] = 0
+        mask = np.asarray(mask)
+        if mask.shape != (self.num_lakes,) or mask.dtype != bool:
+            raise ValueError(f"mask must be a boolean array of shape ({self.num_lakes},), got {mask.dtype} {mask.shape}")
+        self._reset(np.flatnonzero(mask))
         return self.state.copy()
 
     def step(self, actions: np.ndarray):
@@ -118,29 +168,39 @@ class BatchFrozenLake:
         actions = np.asarray(actions)
         if actions.shape != (self.num_lakes,):
             raise ValueError(f"actions has shape {actions.shape}; expected ({self.num_lakes},), one action per lake")
-        if not np.issubdtype(actions.dtype, np.integer) or actions.min() < 0 or actions.max() > 3:
-            raise ValueError("actions must be integers in 0..3 (0 left, 1 down, 2 right, 3 up)")
-        lakes = np.arange(self.num_lakes)
+        if actions.dtype.kind not in "iu":
+            raise ValueError(f"actions must be integers in 0..3 (0 left, 1 down, 2 right, 3 up), got dtype {actions.dtype}")
+        actions = actions.astype(np.intp, copy=False)
+        if actions.view(np.uintp).max() > 3:  # negatives wrap round to huge unsigned numbers
+            bad = actions[(actions < 0) | (actions > 3)][0]
+            raise ValueError(f"actions contains {bad}: actions must be integers in 0..3 (0 left, 1 down, 2 right, 3 up)")
         if self.is_slippery:
-            slip = (self.slip_cdf[None, :-1] <= self.rng.random(self.num_lakes)[:, None]).sum(axis=1)
-            direction = dynamics.slip_directions(actions)[lakes, slip]
+            u = self.rng.random((2, self.num_lakes))  # row 0 slips, row 1 picks starts for lakes that reset
+            direction = actions + 3  # gymnasium's (a - 1, a, a + 1) is (a + 3 + turn) % 4, turn 0, 1 or 2
+            direction += u[0] >= self._slip_thresholds[0]
+            direction += u[0] >= self._slip_thresholds[1]
+            direction &= 3
+            transition = self._row + direction
         else:
-            direction = actions
-        here = self.codes[lakes, self.state]
-        on_terminal = (here == dynamics.HOLE) | (here == dynamics.GOAL)
-        landed = np.where(on_terminal, self.state, self.moves[lakes, self.state, direction])
-        code = self.codes[lakes, landed]
-        reward = np.where(on_terminal, 0.0, self.rewards[lakes, landed])
-        terminated = (code == dynamics.HOLE) | (code == dynamics.GOAL)
-        self.elapsed += 1
+            u = None
+            transition = self._row + actions
+        self._row = self._next_row[transition]
+        final_obs = self._next_obs[transition]
+        reward = self._reward[transition]
+        terminated = self._terminated[transition]
+        self._steps += 1
         if self.max_episode_steps is None:
             truncated = np.zeros(self.num_lakes, dtype=bool)
-        else:
-            truncated = self.elapsed >= self.max_episode_steps
-        self.state = landed
-        info = {"final_obs": landed.copy()}
+        else:  # elapsed = steps - episode_start >= max_episode_steps
+            truncated = self._episode_start <= self._steps - self.max_episode_steps
+        info = {"final_obs": final_obs}
         if self.autoreset:
             done = terminated | truncated
             if done.any():
-                self.reset_lakes(done)
-        return self.state.copy(), reward, terminated, truncated, info
+                # Whole-batch selects are cheaper than gathering the finished lakes out and back.
+                start = self._random_starts(self.rng.random(self.num_lakes) if u is None else u[1])
+                obs = np.where(done, self._start_obs[start], final_obs)
+                self._row = np.where(done, self._start_row[start], self._row)
+                np.copyto(self._episode_start, self._steps, where=done)
+                return obs, reward, terminated, truncated, info
+        return final_obs.copy(), reward, terminated, truncated, info

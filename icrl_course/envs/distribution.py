@@ -207,23 +207,24 @@ def solvable_mask(tiles: np.ndarray, min_hops: int) -> np.ndarray:
     """For a ``(K, R, C)`` array of tile letters: which maps have every start reach a goal in >= ``min_hops``.
 
     A breadth-first search from the goals run on all K maps at once: each round
-    lowers a tile's distance to one more than its best neighbour's, and holes and
-    goals pass no path on (an episode ends there). R*C rounds always suffice.
+    lowers a walkable tile's distance to one more than its best neighbour's.
+    Holes keep an infinite distance and goals stay at 0, so no path passes
+    through either (an episode ends there). R*C rounds always suffice.
     """
     count, max_rows, max_cols = tiles.shape
     big = max_rows * max_cols + 1
     walkable = (tiles == "F") | (tiles == "S")
-    dist = np.where(tiles == "G", 0, big)
+    padded = np.full((count, max_rows + 2, max_cols + 2), big, dtype=np.int64)  # a border that relays nothing
+    dist = padded[:, 1:-1, 1:-1]
+    dist[tiles == "G"] = 0
     for _ in range(max_rows * max_cols):
-        relay = np.where(tiles == "G", 0, np.where(walkable, dist, big))  # distances a neighbour can route through
-        padded = np.pad(relay, ((0, 0), (1, 1), (1, 1)), constant_values=big)
-        best = np.minimum.reduce([
-            padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:],
-        ])
+        best = np.minimum(
+            np.minimum(padded[:, :-2, 1:-1], padded[:, 2:, 1:-1]), np.minimum(padded[:, 1:-1, :-2], padded[:, 1:-1, 2:])
+        )
         new = np.where(walkable, np.minimum(dist, best + 1), dist)
         if np.array_equal(new, dist):
             break
-        dist = new
+        dist[...] = new
     starts = tiles == "S"
     has_start = starts.any(axis=(1, 2))
     every_start_reaches = ~(starts & (dist >= big)).any(axis=(1, 2))  # also False when there is no goal

@@ -51,13 +51,24 @@ def reward_of_tiles(codes: np.ndarray, reward_schedule: tuple[float, float, floa
     return np.where(codes == GOAL, goal, np.where(codes == HOLE, hole, frozen)).astype(np.float64)
 
 
-def validate_dynamics(is_slippery: bool, success_rate: float, max_episode_steps: int | None, reward_schedule) -> None:
+def validate_dynamics(is_slippery, success_rate, max_episode_steps, reward_schedule) -> None:
     """Raise ``ValueError`` naming the field when a dynamics parameter is impossible."""
     if not isinstance(is_slippery, (bool, np.bool_)):
         raise ValueError(f"is_slippery={is_slippery!r} must be True or False")
-    if not 0.0 <= success_rate <= 1.0:
-        raise ValueError(f"success_rate={success_rate} is a probability: it must lie in [0, 1]")
-    if max_episode_steps is not None and (not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1):
+    if not _is_real(success_rate) or not 0.0 <= success_rate <= 1.0:
+        raise ValueError(f"success_rate={success_rate!r} is a probability: it must be a number in [0, 1]")
+    if max_episode_steps is not None and (
+        isinstance(max_episode_steps, (bool, np.bool_)) or not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1
+    ):
         raise ValueError(f"max_episode_steps={max_episode_steps!r} must be a positive int or None (no limit)")
-    if len(tuple(reward_schedule)) != 3:
-        raise ValueError(f"reward_schedule={reward_schedule!r} must be 3 numbers: (goal, hole, frozen)")
+    try:
+        schedule = tuple(reward_schedule)
+    except TypeError:
+        schedule = ()
+    if len(schedule) != 3 or not all(_is_real(r) and np.isfinite(r) for r in schedule):
+        raise ValueError(f"reward_schedule={reward_schedule!r} must be 3 finite numbers: (goal, hole, frozen)")
+
+
+def _is_real(value) -> bool:
+    """A real number (int or float, NumPy's too), not a bool or a string."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import gymnasium
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.toy_text.utils import categorical_sample
 
 from icrl_course.envs import dynamics
 from icrl_course.envs.lake_map import ACTION_NAMES, LakeMap
@@ -40,6 +41,12 @@ class FrozenLakeEnv(gymnasium.Env):
         render_mode: ``"ansi"`` (text, like gymnasium's) or ``"plotly"`` (a figure).
 
     Several ``S`` tiles: each episode starts on one of them uniformly at random.
+    Starts and slips are drawn exactly as gymnasium draws them, so with the same
+    seed and actions this env and gymnasium's ``FrozenLakeEnv(desc=...)`` walk
+    the same trajectory.
+
+    Unlike gymnasium's, the default is ``is_slippery=False``: the paper's
+    maps are not slippery.
     """
 
     metadata = {"render_modes": ["ansi", "plotly"], "render_fps": 4}
@@ -99,7 +106,7 @@ class FrozenLakeEnv(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self.s = int(self.np_random.choice(self.lake_map.n_states, p=self.initial_state_distrib))
+        self.s = int(categorical_sample(self.initial_state_distrib, self.np_random))
         self.lastaction = None
         self.elapsed_steps = 0
         return self.s, {"prob": 1}
@@ -108,7 +115,7 @@ class FrozenLakeEnv(gymnasium.Env):
         if not self.action_space.contains(action):
             raise ValueError(f"action={action!r} is not one of 0 (left), 1 (down), 2 (right), 3 (up)")
         transitions = self.P[self.s][int(action)]
-        i = int(self.np_random.choice(len(transitions), p=[t[0] for t in transitions]))
+        i = int(categorical_sample([t[0] for t in transitions], self.np_random))
         prob, next_state, reward, terminated = transitions[i]
         self.s, self.lastaction = next_state, int(action)
         self.elapsed_steps += 1
@@ -142,7 +149,14 @@ ENV_ID = "icrl_course/FrozenLake-v0"
 def register() -> None:
     """Register ``icrl_course/FrozenLake-v0`` with gymnasium (idempotent).
 
-    The time limit lives in the env itself, so no ``TimeLimit`` wrapper is added.
+    As for ``FrozenLake-v1``, ``gymnasium.make`` adds a ``TimeLimit`` wrapper of
+    100 steps (change it with ``gymnasium.make(ENV_ID, lake_map=..., max_episode_steps=n)``)
+    and the env inside gets no limit of its own, so the two never disagree.
     """
     if ENV_ID not in gymnasium.registry:
-        gymnasium.register(id=ENV_ID, entry_point="icrl_course.envs.frozen_lake:FrozenLakeEnv", max_episode_steps=None)
+        gymnasium.register(
+            id=ENV_ID,
+            entry_point="icrl_course.envs.frozen_lake:FrozenLakeEnv",
+            max_episode_steps=100,
+            kwargs={"max_episode_steps": None},
+        )
