@@ -20,15 +20,19 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
-from icrl_course.envs import LakeMap
-from icrl_course.trials import Trial
+import icrl_course
+from icrl_course.baselines import ExplorerAgent, OracleAgent, QLearningAgent, RandomAgent
+from icrl_course.envs import LakeMap, MapDistribution
+from icrl_course.runtime import as_rng
+from icrl_course.trials import Schedule, Trial, run_trials
 
 FORMAT_NAME = "icrl-course/trials"
 """Value of the ``format`` header field of a trial file."""
@@ -125,8 +129,6 @@ def load_arrays(path: str | Path, kind: str) -> tuple[dict[str, np.ndarray], dic
         raise DataFileError(f"{kind} file {path} does not exist")
     try:
         arrays = load_file(path)
-        from safetensors import safe_open
-
         with safe_open(path, "np") as handle:
             raw = handle.metadata() or {}
         header = {key: json.loads(value) for key, value in raw.items()}
@@ -166,3 +168,99 @@ def read_dataset(path: str | Path) -> tuple[list[Trial], dict[str, Any]]:
 def load_dataset(path: str | Path) -> list[Trial]:
     """The trials stored in a dataset file (see ``read_dataset`` for its header too)."""
     return read_dataset(path)[0]
+
+
+# ------------------------------------------------------------------ behaviour policies
+POLICIES = {"oracle": OracleAgent, "explorer": ExplorerAgent, "q-learning": QLearningAgent, "random": RandomAgent}
+"""Agents a behaviour policy can be built on, from best to worst on non-slippery maps (q-learning learns slowly)."""
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """One behaviour policy: an agent whose every action is replaced by a random one with probability ``epsilon``.
+
+    ``weight`` is its share of the trials when several behaviours are mixed.
+    The spec string ``"oracle:0.1*0.7"`` means oracle, epsilon 0.1, weight 0.7
+    (``parse_behaviours`` reads comma-separated lists of them).
+    """
+
+    policy: Literal["oracle", "explorer", "q-learning", "random"]
+    epsilon: float = 0.0
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy={self.policy!r} must be one of {list(POLICIES)}")
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"epsilon={self.epsilon} of {self.policy!r} is a probability: it must lie in [0, 1]")
+        if not self.weight > 0.0:
+            raise ValueError(f"weight={self.weight} of {self.policy!r} must be positive")
+
+    def __str__(self) -> str:
+        return f"{self.policy}:{self.epsilon:g}*{self.weight:g}"
+
+
+def parse_behaviours(spec: str) -> list[Behaviour]:
+    """``"oracle:0.1*0.7,random*0.3"`` -> two ``Behaviour``s; epsilon defaults to 0 and weight to 1."""
+    out = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            raise ValueError(f"behaviour spec {spec!r} has an empty entry; write e.g. 'oracle:0.1*0.7,random*0.3'")
+        rest, _, weight = part.partition("*")
+        name, _, epsilon = rest.partition(":")
+        try:
+            out.append(Behaviour(name.strip(), float(epsilon) if epsilon else 0.0, float(weight) if weight else 1.0))
+        except ValueError as err:
+            raise ValueError(f"behaviour {part!r}: {err} (format: NAME[:EPSILON][*WEIGHT], NAME in {list(POLICIES)})") from None
+    return out
+
+
+def generate_trials(
+    behaviours: Behaviour | Sequence[Behaviour],
+    num_trials: int,
+    distribution: MapDistribution | None = None,
+    split: Literal["train", "test"] | None = "train",
+    episodes: int = 10,
+    max_episode_steps: int = 25,
+    is_slippery: bool = False,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[list[Trial], dict[str, Any]]:
+    """Play ``num_trials`` trials on distinct maps with a behaviour policy (or a mixture); returns them and their recipe.
+
+    Each trial's behaviour is drawn with probability proportional to its
+    ``weight``; its random-action probability is its ``epsilon`` in every
+    episode. Maps are distinct draws from ``distribution`` (the paper's by
+    default) restricted to ``split``, so a training dataset never contains a
+    test map. The second value is the JSON-able record of every parameter,
+    which ``save_dataset`` stores in the file.
+    """
+    behaviours = [behaviours] if isinstance(behaviours, Behaviour) else list(behaviours)
+    if not behaviours:
+        raise ValueError("behaviours is empty: give at least one Behaviour")
+    if not isinstance(num_trials, (int, np.integer)) or num_trials < 0:
+        raise ValueError(f"num_trials={num_trials!r} must be an int >= 0")
+    distribution = MapDistribution.paper() if distribution is None else distribution
+    rng = as_rng(seed)
+    maps = distribution.sample_many(num_trials, rng, split=split)
+    weights = np.array([b.weight for b in behaviours])
+    choice = rng.choice(len(behaviours), size=num_trials, p=weights / weights.sum())
+    trials: list[Trial | None] = [None] * num_trials
+    for index, behaviour in enumerate(behaviours):
+        rows = np.flatnonzero(choice == index)
+        if len(rows) == 0:
+            continue
+        result = run_trials(POLICIES[behaviour.policy](), [maps[i] for i in rows], episodes,
+                            Schedule.epsilon_greedy(behaviour.epsilon), seed=int(rng.integers(2**63)),
+                            max_episode_steps=max_episode_steps, is_slippery=is_slippery, progress=progress)
+        for i, trial in zip(rows, result.trials):
+            trials[i] = trial
+    generation = {
+        "behaviours": [asdict(b) for b in behaviours],
+        "behaviour_of_trial": choice.tolist(),
+        "distribution": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(distribution).items()},
+        "split": split, "episodes": episodes, "max_episode_steps": max_episode_steps,
+        "is_slippery": is_slippery, "seed": seed, "num_trials": num_trials,
+        "library_version": icrl_course.__version__,
+    }
+    return trials, generation
