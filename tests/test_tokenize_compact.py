@@ -1,0 +1,160 @@
+"""The compact encoding: fields per step, the episode-end tile, lossless round trips, packing, bad input."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from icrl_course.baselines import RandomAgent
+from icrl_course.envs import LakeMap
+from icrl_course.tokenize import ContextTooLongError, pack
+from icrl_course.tokenize.compact import (AFTER_BOTH, AFTER_TERMINATED, AFTER_TRUNCATED, FIELDS, STEP, TRIAL_START,
+                                          CompactTokenizer)
+from icrl_course.trials import Trial, run_trials
+
+TOK = CompactTokenizer()
+MAP = LakeMap.from_rows(["SFF", "FHF", "FFG"])
+F = {name: i for i, name in enumerate(FIELDS)}
+
+# Two episodes: right, then down into the hole at (1,1); then right, right, down, down to the goal.
+TWO_EPISODES = Trial.from_steps(MAP, [
+    (0, 2, 0.0, 1, False, False), (1, 1, 0.0, 4, True, False),
+    (0, 2, 0.0, 1, False, False), (1, 2, 0.0, 2, False, False), (2, 1, 0.0, 5, False, False), (5, 1, 1.0, 8, True, False),
+])
+
+
+def assert_same_trial(a: Trial, b: Trial):
+    assert a.lake_map == b.lake_map
+    for name in ("obs", "actions", "rewards", "next_obs", "terminated", "truncated", "episode"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_a_trial_of_t_steps_is_t_plus_one_tokens_with_q_read_at_each_step():
+    enc = TOK.encode(TWO_EPISODES)
+    assert len(enc) == len(TWO_EPISODES) + 1
+    np.testing.assert_array_equal(enc.q_positions, np.arange(6))
+    np.testing.assert_array_equal(enc.actions, TWO_EPISODES.actions)
+
+
+def test_token_fields_hold_wall_distances_previous_action_reward_and_kind():
+    f = TOK.fields(TOK.encode(TWO_EPISODES).tokens)
+    # token 1: cell (0,1) of a 3x3 map -> up 0, down 2, left 1, right 1; reached by "right" (2) with reward 0
+    assert f[1, :4].tolist() == [0, 2, 1, 1]
+    assert f[1, F["prev_action"]] == 2 and f[1, F["prev_reward"]] == 1 + TOK.reward_values.index(0.0)
+    assert f[0, F["kind"]] == TRIAL_START and f[0, F["prev_action"]] == 4
+    assert f[1, F["kind"]] == STEP and f[1, F["end_up"]] == TOK.coord_none
+
+
+def test_first_step_of_next_episode_shows_the_hole_where_the_last_one_ended():
+    f = TOK.fields(TOK.encode(TWO_EPISODES).tokens)
+    # token 2 is the restart at (0,0); the previous episode fell into the hole at (1,1) by moving down
+    assert f[2, :4].tolist() == [0, 2, 0, 2]
+    assert f[2, F["end_up"]:F["end_right"] + 1].tolist() == [1, 1, 1, 1]
+    assert f[2, F["kind"]] == AFTER_TERMINATED and f[2, F["prev_action"]] == 1
+
+
+def test_closing_token_carries_the_goal_and_its_reward_without_a_cell():
+    f = TOK.fields(TOK.encode(TWO_EPISODES).tokens)
+    assert f[-1, :4].tolist() == [TOK.coord_none] * 4
+    assert f[-1, F["end_up"]:F["end_right"] + 1].tolist() == [2, 0, 2, 0]  # (2,2), the goal
+    assert f[-1, F["prev_reward"]] == 1 + TOK.reward_values.index(1.0)
+
+
+def test_slippery_ending_tile_is_the_landed_tile_not_the_intended_one():
+    # From (0,1) the agent pressed right but slipped down into the hole at (1,1).
+    trial = Trial.from_steps(MAP, [(0, 2, 0.0, 1, False, False), (1, 2, 0.0, 4, True, False), (0, 1, 0.0, 3, False, False)])
+    f = TOK.fields(TOK.encode(trial).tokens)
+    assert f[2, F["end_up"]:F["end_right"] + 1].tolist() == [1, 1, 1, 1] and f[2, F["prev_action"]] == 2
+
+
+def test_truncation_and_termination_with_truncation_have_their_own_kinds():
+    trial = Trial.from_steps(MAP, [(0, 2, 0.0, 1, False, True), (0, 1, 0.0, 3, True, True), (0, 2, 0.0, 1, False, False)])
+    kinds = TOK.fields(TOK.encode(trial).tokens)[:, F["kind"]].tolist()
+    assert kinds == [TRIAL_START, AFTER_TRUNCATED, AFTER_BOTH, STEP]
+
+
+def test_wall_distances_keep_every_cell_of_a_7x7_map_distinct_with_values_seen_on_5x5_maps():
+    cells = np.arange(49)
+    coords = TOK.cell_fields(cells, 7, 7)
+    assert len({tuple(c) for c in coords}) == 49
+    seen_on_5x5 = set(TOK.cell_fields(np.arange(25), 5, 5).ravel().tolist())
+    assert set(coords.ravel().tolist()) <= seen_on_5x5
+    np.testing.assert_array_equal(TOK.cells(coords, 7, 7), cells)
+
+
+def test_round_trip_of_a_hand_made_trial():
+    assert_same_trial(TOK.decode(TOK.encode(TWO_EPISODES), MAP), TWO_EPISODES)
+
+
+@pytest.mark.parametrize("slippery", [False, True])
+def test_round_trip_of_real_trials_with_holes_goals_truncation_and_slips(slippery):
+    maps = [MAP, LakeMap.from_rows(["SFFF", "FHFH", "FFFH", "HFFG"]), LakeMap.from_rows(["SFFFFHF", "FFHFFFG"]),
+            LakeMap.from_rows(["SG"])]
+    results = run_trials(RandomAgent(), maps, episodes=6, seed=3, max_episode_steps=8, is_slippery=slippery)
+    trials = results.trials
+    assert any(t.truncated.any() for t in trials) and any(t.terminated.any() for t in trials)
+    assert any(t.rewards.max() == 1.0 for t in trials)
+    for trial in trials:
+        assert_same_trial(TOK.decode(TOK.encode(trial), trial.lake_map), trial)
+
+
+def test_round_trip_of_a_trial_cut_mid_episode_and_of_an_empty_trial():
+    cut = Trial.from_steps(MAP, [(0, 2, 0.0, 1, False, False), (1, 2, 0.0, 2, False, False)])
+    assert_same_trial(TOK.decode(TOK.encode(cut), MAP), cut)
+    empty = Trial.from_steps(MAP, [])
+    assert len(TOK.encode(empty)) == 0 and len(TOK.decode(TOK.encode(empty), MAP)) == 0
+
+
+def test_pack_keeps_two_compact_trials_apart_and_aligns_steps():
+    a, b = TOK.encode(TWO_EPISODES), TOK.encode(TWO_EPISODES.episode_slice(0))
+    batch = pack([a, b], context_length=16, pad_id=TOK.pad_id)
+    assert batch.input_ids.shape == (1, 16)
+    assert batch.segment_ids[0].tolist() == [0] * 7 + [1] * 3 + [-1] * 6
+    assert batch.q_index[0].tolist() == [0, 1, 2, 3, 4, 5, 7, 8]
+    assert batch.has_next[0].tolist() == [True, False, True, True, True, False, True, False]
+    mask = batch.attention_mask()[0, 0]
+    assert not mask[7:10, :7].any()  # the second trial never sees the first
+    assert torch.equal(batch.input_ids[0, 10:], torch.full((6,), TOK.pad_id))
+
+
+def test_pack_raises_a_clear_error_when_a_compact_trial_is_too_long():
+    with pytest.raises(ContextTooLongError, match="context_length"):
+        pack([TOK.encode(TWO_EPISODES)], context_length=5)
+
+
+def test_action_outside_0_to_3_is_rejected_with_a_clear_error():
+    with pytest.raises(ValueError, match="0 \\(left\\)"):
+        Trial.from_steps(MAP, [(0, 4, 0.0, 1, False, False)])
+    forged = dataclasses.replace(TWO_EPISODES)
+    object.__setattr__(forged, "actions", np.array([2, 1, 2, 2, 7, 1]))
+    with pytest.raises(ValueError, match="action 7"):
+        TOK.encode(forged)
+    with pytest.raises(ValueError, match="action -1"):
+        TOK.step_tokens(np.array([0]), 3, 3, np.array([STEP]), np.array([-1]), np.array([0.0]), np.array([-1]))
+
+
+def test_unknown_reward_too_large_map_and_broken_history_are_rejected():
+    with pytest.raises(ValueError, match="reward_values"):
+        TOK.encode(Trial.from_steps(MAP, [(0, 2, 0.5, 1, False, False)]))
+    big = LakeMap.from_rows(["S" + "F" * 8 + "G"])
+    with pytest.raises(ValueError, match="edge_cap"):
+        TOK.encode(Trial.from_steps(big, [(0, 2, 0.0, 1, False, False)]))
+    jump = Trial.from_steps(MAP, [(0, 2, 0.0, 1, False, False), (5, 2, 0.0, 5, False, False)])
+    with pytest.raises(ValueError, match="continuous"):
+        TOK.encode(jump)
+
+
+def test_field_packing_is_invertible_and_pad_id_has_every_field_none():
+    rng = np.random.default_rng(0)
+    fields = np.stack([rng.integers(0, s, size=100) for s in TOK.field_sizes], axis=-1)
+    np.testing.assert_array_equal(TOK.fields(TOK.token_ids(fields)), fields)
+    pad = TOK.fields(np.array([TOK.pad_id]))[0]
+    assert pad[:4].tolist() == [TOK.coord_none] * 4 and pad[F["prev_action"]] == 4
+
+
+def test_explain_gives_one_readable_row_per_token():
+    table = TOK.explain(TOK.encode(TWO_EPISODES), MAP)
+    assert len(table) == 7
+    assert table.loc[2, "ended_at"] == "(1,1)" and table.loc[2, "kind"] == "after terminated"
+    assert table["q_read"].tolist() == [True] * 6 + [False]
