@@ -73,8 +73,8 @@ class MapDistribution:
                 raise DistributionError(f"{name}={lo_hi!r} must satisfy 1 <= min <= max")
         for name in ("p_start", "p_goal", "p_hole", "p_frozen"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise DistributionError(f"{name}={value} is a probability: it must lie in [0, 1]")
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0.0 <= value <= 1.0:
+                raise DistributionError(f"{name}={value!r} is a probability: it must be a number in [0, 1]")
         if self.style not in ("paper", "gymnasium"):
             raise DistributionError(f"style={self.style!r} must be 'paper' or 'gymnasium'")
         if self.style == "paper":
