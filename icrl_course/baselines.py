@@ -256,6 +256,21 @@ def knowledge_from_rows(rows: Sequence[str]) -> np.ndarray:
     return np.array([[KNOWLEDGE_LETTERS.index(c) for c in flat]], dtype=np.int8)
 
 
+def explorer_choices(rows: Sequence[str], position: int) -> tuple[int, ...]:
+    """Every action the explorer may take from ``position`` on one lake whose knowledge is ``rows``.
+
+    ``rows`` uses ``KNOWLEDGE_LETTERS`` ('?' unknown, 'F' known safe, 'H'
+    known hole, 'G' known goal). All actions returned are equally good (the
+    agent picks one of them at random); a readable one-lake view of
+    ``explorer_action_costs``, used by the lessons and their checks.
+    """
+    knowledge = knowledge_from_rows(rows)
+    if not 0 <= position < knowledge.shape[1]:
+        raise ValueError(f"position={position} lies outside the {len(rows)}x{len(rows[0])} map (0..{knowledge.shape[1] - 1})")
+    costs = explorer_action_costs(knowledge, LakeGeometry([(len(rows), len(rows[0]))]), np.array([position]))[0]
+    return tuple(int(a) for a in np.flatnonzero(costs == costs.min()))
+
+
 class ExplorerAgent:
     """Remembers every tile it has seen in the trial and plans over that memory.
 
