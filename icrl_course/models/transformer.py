@@ -1,0 +1,346 @@
+"""A small decoder-only transformer Q-network, written from scratch, with a KV cache.
+
+Read it top to bottom like nanoGPT's ``model.py``: a config, the token
+embedding, rotary positions, ``CausalSelfAttention``, ``MLP``, ``Block``, the
+``KVCache`` and the ``QTransformer`` that ties them together. The only
+differences from a language model are at the two ends: the input is a compact
+token whose fields (cell, previous action, reward, episode end; see
+``tokenize.compact``) are embedded separately and summed, and the output
+head gives 4 Q-values per position instead of next-token logits.
+
+Two ways to run it:
+
+* **Training**: ``q_values(batch)`` runs a packed ``StepBatch`` (several
+  trials per row, attention kept inside each trial by a boolean mask) and
+  returns the Q-values at every step, ``(B, N, 4)``, for ``dqn``.
+* **Acting**: ``forward(new_ids, cache=cache)`` appends one token per lake to
+  a ``KVCache`` and returns only the new positions' Q-values, so a step costs
+  one token's work instead of re-reading the whole trial.
+
+Positions are rotary (RoPE): attention depends on how far apart two tokens
+are, not on where they sit, so a trial longer than those seen in training
+meets no untrained position embedding. ``max_context`` (default 4,096) only
+bounds the cache and the rotary table; the longest trial the course runs, 30
+episodes of at most 100 steps, is 3,001 tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from icrl_course.runtime import pick_device
+from icrl_course.tokenize.base import ContextTooLongError, StepBatch
+from icrl_course.tokenize.compact import CompactTokenizer
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Size of the Q-network; the defaults are the course's model (about 0.15 M parameters)."""
+
+    field_sizes: tuple[int, ...] = CompactTokenizer().field_sizes
+    """Number of values of each token field (``CompactTokenizer.field_sizes``)."""
+    n_layer: int = 3
+    """Transformer blocks."""
+    n_head: int = 4
+    """Attention heads per block."""
+    n_embd: int = 64
+    """Width of the residual stream; must divide into ``n_head`` heads of even size (for RoPE)."""
+    max_context: int = 4096
+    """Longest trial, in tokens, the model accepts."""
+    mlp_ratio: int = 4
+    """Hidden width of each MLP, as a multiple of ``n_embd``."""
+    dropout: float = 0.0
+    """Dropout on attention weights and residual branches while training (DQN rarely needs it)."""
+    n_actions: int = 4
+    """Q-values per position: Frozen Lake's four moves."""
+    rope_base: float = 10_000.0
+    """Base of the rotary frequencies."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field_sizes", tuple(int(s) for s in self.field_sizes))
+        if not self.field_sizes or min(self.field_sizes) < 1:
+            raise ValueError(f"TransformerConfig.field_sizes={self.field_sizes} needs at least one field, each of size >= 1")
+        for name in ("n_layer", "n_head", "n_embd", "max_context", "mlp_ratio", "n_actions"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"TransformerConfig.{name}={value!r} must be an int >= 1")
+        if self.n_embd % self.n_head or (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"TransformerConfig.n_embd={self.n_embd} must split into n_head={self.n_head} heads of even "
+                             "size (rotary positions rotate pairs): pick n_embd a multiple of 2 * n_head")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"TransformerConfig.dropout={self.dropout} must lie in [0, 1)")
+        if not self.rope_base > 1.0:
+            raise ValueError(f"TransformerConfig.rope_base={self.rope_base} must be > 1")
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values, e.g. for a checkpoint's metadata."""
+        return {**asdict(self), "field_sizes": list(self.field_sizes)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TransformerConfig":
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown TransformerConfig field(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**values)
+
+
+class FieldEmbedding(nn.Module):
+    """Embeds each field of a packed token id with its own table and sums them.
+
+    The token id is a mixed-radix number (``CompactTokenizer.token_ids``); all
+    field tables live in one ``nn.Embedding`` at different offsets so the
+    lookup is a single gather.
+    """
+
+    def __init__(self, field_sizes: tuple[int, ...], n_embd: int):
+        super().__init__()
+        sizes = torch.tensor(field_sizes)
+        self.register_buffer("sizes", sizes, persistent=False)
+        self.register_buffer("strides", torch.cumprod(torch.cat([torch.ones(1, dtype=sizes.dtype), sizes[:-1]]), 0), persistent=False)
+        self.register_buffer("offsets", torch.cumsum(torch.cat([torch.zeros(1, dtype=sizes.dtype), sizes[:-1]]), 0), persistent=False)
+        self.table = nn.Embedding(int(sizes.sum()), n_embd)
+        self.vocab_size = int(torch.prod(sizes))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        fields = (ids.unsqueeze(-1) // self.strides) % self.sizes  # (B, L, F)
+        return self.table(fields + self.offsets).sum(dim=-2)
+
+
+class Rotary(nn.Module):
+    """Rotary position embedding: rotates query/key pairs by an angle proportional to the position."""
+
+    def __init__(self, head_dim: int, max_context: int, base: float):
+        super().__init__()
+        freqs = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+        angles = torch.arange(max_context, dtype=torch.float32)[:, None] * freqs  # (max_context, head_dim / 2)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, L)`` positions -> cos and sin of shape ``(B, 1, L, head_dim / 2)``, ready to broadcast over heads."""
+        return self.cos[position_ids].unsqueeze(1), self.sin[position_ids].unsqueeze(1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: TransformerConfig, layer: int):
+        super().__init__()
+        self.n_head, self.layer, self.dropout = config.n_head, layer, config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, cos, sin, mask, cache: "KVCache | None" = None):
+        B, L, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, L, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, H, L, D)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if cache is not None:
+            k, v = cache.write(self.layer, k, v)  # every cached key and value, the new ones included
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=mask is None and cache is None,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        y = y.transpose(1, 2).contiguous().view(B, L, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, config.mlp_ratio * config.n_embd)
+        self.c_proj = nn.Linear(config.mlp_ratio * config.n_embd, config.n_embd)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm block: ``x + attn(ln(x))``, then ``x + mlp(ln(x))``."""
+
+    def __init__(self, config: TransformerConfig, layer: int):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config, layer)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cos, sin, mask, cache=None):
+        x = x + self.attn(self.ln_1(x), cos, sin, mask, cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class KVCache:
+    """Keys and values of every layer for B sequences (one per lake) that grow one token at a time together.
+
+    Slots are shared: every forward appends the same number of tokens to every
+    sequence. ``start[b]`` is the first slot of sequence b's *current* context,
+    so ``reset(mask)`` forgets chosen sequences' past (their next token starts
+    over at position 0) without touching the others; the agent uses it for
+    lakes whose trial finished and for the first-episode-only ablation.
+    Storage doubles when full, so a trial of T steps costs O(T) copies in all.
+    """
+
+    def __init__(self, config: TransformerConfig, batch_size: int, device=None, dtype=torch.float32, capacity: int = 256):
+        self.config = config
+        shape = (config.n_layer, batch_size, config.n_head, min(capacity, config.max_context), config.head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+        self.start = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self._new = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self.k.shape[1]
+
+    def context_lengths(self) -> torch.Tensor:
+        """Tokens in each sequence's current context, ``(B,)``."""
+        return self.length - self.start
+
+    def reset(self, mask: torch.Tensor) -> None:
+        """Forget the context of the sequences where ``mask`` is True."""
+        self.start = torch.where(mask.to(self.start.device), self.length, self.start)
+
+    def prepare(self, n_new: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Make room for ``n_new`` tokens per sequence; their position ids and the attention mask.
+
+        The mask is None when every sequence may see every cached slot (one
+        new token, no resets): SDPA then takes its fastest path.
+        """
+        lengths = self.context_lengths()
+        longest = int(lengths.max()) + n_new
+        if longest > self.config.max_context:
+            raise ContextTooLongError(
+                f"a context would reach {longest} tokens but the model's max_context is {self.config.max_context}: "
+                "run fewer or shorter episodes per trial, or build the model with a larger max_context")
+        while self.length + n_new > self.k.shape[3]:
+            grow = torch.zeros_like(self.k)
+            self.k, self.v = torch.cat([self.k, grow], dim=3), torch.cat([self.v, torch.zeros_like(self.v)], dim=3)
+        self._new = n_new
+        positions = lengths[:, None] + torch.arange(n_new, device=lengths.device)
+        if n_new == 1 and not bool(self.start.any()):
+            return positions, None
+        slots = torch.arange(self.length + n_new, device=lengths.device)
+        queries = self.length + torch.arange(n_new, device=lengths.device)
+        mask = (slots[None, None, :] >= self.start[:, None, None]) & (slots[None, None, :] <= queries[None, :, None])
+        return positions, mask.unsqueeze(1)  # (B, 1, n_new, slots)
+
+    def write(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new keys/values of one layer; return all of that layer's keys and values so far."""
+        end = self.length + self._new
+        self.k[layer, :, :, self.length:end] = k
+        self.v[layer, :, :, self.length:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def advance(self) -> None:
+        """Commit the tokens of the forward that just ran."""
+        self.length += self._new
+        self._new = 0
+
+
+class QTransformer(nn.Module):
+    """Decoder-only transformer mapping compact tokens to 4 Q-values per position."""
+
+    def __init__(self, config: TransformerConfig = TransformerConfig(), seed: int | None = 0):
+        super().__init__()
+        self.config = config
+        self.embed = FieldEmbedding(config.field_sizes, config.n_embd)
+        self.rotary = Rotary(config.head_dim, config.max_context, config.rope_base)
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.head = nn.Linear(config.n_embd, config.n_actions)
+        self._init_weights(seed)
+
+    def _init_weights(self, seed: int | None) -> None:
+        """GPT-2's initialisation (normal, std 0.02; residual projections scaled by depth), seeded."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(p)
+                continue
+            if p.dim() < 2:  # LayerNorm gains
+                nn.init.ones_(p)
+                continue
+            std = 0.02 / math.sqrt(2 * self.config.n_layer) if name.endswith("c_proj.weight") else 0.02
+            nn.init.normal_(p, 0.0, std, generator=generator)
+
+    @property
+    def device(self) -> torch.device:
+        return self.head.weight.device
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def new_cache(self, batch_size: int) -> KVCache:
+        """An empty cache for acting on ``batch_size`` lakes at once."""
+        return KVCache(self.config, batch_size, device=self.device, dtype=self.head.weight.dtype)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """Q-values ``(B, L, 4)`` for tokens ``(B, L)``.
+
+        Without a cache: ``position_ids`` default to ``0..L-1`` and
+        ``attention_mask`` (boolean ``(B, 1, L, L)``, True = may attend, as
+        ``StepBatch.attention_mask``) defaults to plain causal attention. With
+        a cache: the tokens are appended to it, positions and mask come from
+        the cache, and only the new positions are returned.
+        """
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}")
+        if int(input_ids.min()) < 0 or int(input_ids.max()) >= self.embed.vocab_size:
+            raise ValueError(f"token ids must lie in 0..{self.embed.vocab_size - 1} (the tokenizer's vocab_size); "
+                             "was the model built with this tokenizer's field_sizes?")
+        if cache is not None:
+            if position_ids is not None or attention_mask is not None:
+                raise ValueError("with a cache, positions and mask come from the cache: pass neither")
+            position_ids, attention_mask = cache.prepare(input_ids.shape[1])
+        elif position_ids is None:
+            if input_ids.shape[1] > self.config.max_context:
+                raise ContextTooLongError(
+                    f"{input_ids.shape[1]} tokens exceed the model's max_context of {self.config.max_context}: "
+                    "shorten the trial or build the model with a larger max_context")
+            position_ids = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+        elif int(position_ids.max()) >= self.config.max_context:
+            raise ContextTooLongError(f"position {int(position_ids.max())} is beyond the model's max_context of "
+                                      f"{self.config.max_context}: shorten the trials or raise max_context")
+        cos, sin = self.rotary(position_ids)
+        x = self.embed(input_ids)
+        for block in self.blocks:
+            x = block(x, cos, sin, attention_mask, cache)
+        if cache is not None:
+            cache.advance()
+        return self.head(self.ln_f(x))
+
+    def q_values(self, batch: StepBatch) -> torch.Tensor:
+        """Q-values at every step of a packed batch, ``(B, N, 4)``: what ``dqn`` needs."""
+        single = bool((batch.segment_ids == 0).all())  # one trial filling every row: plain causal attention
+        mask = None if single else batch.attention_mask()
+        token_q = self(batch.input_ids, batch.position_ids, mask)
+        index = batch.q_index.unsqueeze(-1).expand(-1, -1, token_q.shape[-1])
+        return token_q.gather(1, index)
+
+
+def build_model(config: TransformerConfig = TransformerConfig(), device: str = "auto", seed: int | None = 0) -> QTransformer:
+    """A freshly initialised Q-network on ``device`` ("auto": a GPU when there is one, else the CPU)."""
+    return QTransformer(config, seed=seed).to(pick_device(device))

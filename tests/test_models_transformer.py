@@ -1,0 +1,149 @@
+"""The small transformer Q-network: shapes, causality (also across packed trials), KV cache, limits, config."""
+
+import numpy as np
+import pytest
+import torch
+
+from icrl_course.dqn import DQNConfig, make_target, polyak_update, sequence_dqn_loss
+from icrl_course.envs import LakeMap
+from icrl_course.models.transformer import QTransformer, TransformerConfig, build_model
+from icrl_course.tokenize import ContextTooLongError, pack
+from icrl_course.tokenize.compact import CompactTokenizer
+from icrl_course.trials import Trial
+
+TOK = CompactTokenizer()
+SMALL = TransformerConfig(n_layer=2, n_head=2, n_embd=16, max_context=64)
+MAP = LakeMap.from_rows(["SFF", "FHF", "FFG"])
+TRIAL = Trial.from_steps(MAP, [
+    (0, 2, 0.0, 1, False, False), (1, 1, 0.0, 4, True, False),
+    (0, 2, 0.0, 1, False, False), (1, 2, 0.0, 2, False, False), (2, 1, 0.0, 5, False, False), (5, 1, 1.0, 8, True, False),
+])
+
+
+def random_ids(batch, length, seed=0):
+    return torch.randint(0, TOK.vocab_size, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return QTransformer(SMALL, seed=0).eval()
+
+
+def test_outputs_four_q_values_per_position(model):
+    assert model(random_ids(3, 10)).shape == (3, 10, 4)
+
+
+def test_default_model_is_the_course_size():
+    config = TransformerConfig()
+    assert (config.n_layer, config.n_embd, config.n_head, config.max_context) == (3, 64, 4, 4096)
+    assert config.field_sizes == TOK.field_sizes
+    assert 100_000 < QTransformer(config).num_parameters() < 300_000
+
+
+def test_changing_a_future_token_never_changes_an_earlier_q_value(model):
+    ids = random_ids(2, 20)
+    changed = ids.clone()
+    changed[:, 12] = (changed[:, 12] + 12345) % TOK.vocab_size
+    a, b = model(ids), model(changed)
+    assert torch.allclose(a[:, :12], b[:, :12], atol=1e-6)
+    assert not torch.allclose(a[:, 12:], b[:, 12:])
+
+
+def test_packed_trials_never_see_each_other_and_match_running_alone(model):
+    first, second = TOK.encode(TRIAL), TOK.encode(TRIAL.episode_slice(1))
+    batch = pack([first, second], context_length=16, pad_id=TOK.pad_id)
+    q = model.q_values(batch)
+    alone = model(torch.from_numpy(second.tokens)[None])[0, second.q_positions]
+    assert torch.allclose(q[0, len(first.q_positions):], alone, atol=1e-5)
+    other = batch.input_ids.clone()
+    other[0, :len(first)] = TOK.pad_id  # wipe the first trial entirely
+    batch.input_ids = other
+    assert torch.allclose(model.q_values(batch)[0, len(first.q_positions):], alone, atol=1e-5)
+
+
+def test_q_values_of_a_batch_are_the_outputs_at_q_index(model):
+    batch = pack([TOK.encode(TRIAL)], context_length=7, pad_id=TOK.pad_id)
+    full = model(batch.input_ids)
+    assert torch.allclose(model.q_values(batch), full[:, :6], atol=1e-6)
+
+
+def test_kv_cache_step_by_step_equals_a_full_forward(model):
+    ids = random_ids(3, 40, seed=1)
+    full = model(ids)
+    cache = model.new_cache(3)
+    stepped = torch.cat([model(ids[:, i:i + 1], cache=cache) for i in range(40)], dim=1)
+    assert torch.allclose(stepped, full, atol=1e-5)
+    cache = model.new_cache(3)
+    chunked = torch.cat([model(ids[:, :17], cache=cache), model(ids[:, 17:18], cache=cache), model(ids[:, 18:], cache=cache)], 1)
+    assert torch.allclose(chunked, full, atol=1e-5)
+
+
+def test_kv_cache_grows_past_its_first_capacity():
+    model = QTransformer(TransformerConfig(n_layer=1, n_head=2, n_embd=8, max_context=600)).eval()
+    ids = random_ids(2, 300, seed=4)
+    cache = model.new_cache(2)
+    with torch.no_grad():
+        stepped = torch.cat([model(ids[:, :250], cache=cache)] + [model(ids[:, i:i + 1], cache=cache) for i in range(250, 300)], 1)
+        assert torch.allclose(stepped, model(ids), atol=1e-5)
+
+
+def test_resetting_one_sequence_in_the_cache_starts_it_over_and_leaves_the_others(model):
+    ids = random_ids(2, 12, seed=2)
+    cache = model.new_cache(2)
+    model(ids[:, :5], cache=cache)
+    cache.reset(torch.tensor([True, False]))
+    out = model(ids[:, 5:], cache=cache)
+    assert torch.allclose(out[0], model(ids[:1, 5:])[0], atol=1e-5)
+    assert torch.allclose(out[1], model(ids[1:])[0, 5:], atol=1e-5)
+
+
+def test_a_context_longer_than_the_model_limit_is_a_clear_error(model):
+    with pytest.raises(ContextTooLongError, match="max_context"):
+        model(random_ids(1, SMALL.max_context + 1))
+    cache = model.new_cache(1)
+    model(random_ids(1, SMALL.max_context), cache=cache)
+    with pytest.raises(ContextTooLongError, match="max_context"):
+        model(random_ids(1, 1), cache=cache)
+
+
+def test_token_ids_outside_the_vocabulary_are_rejected(model):
+    with pytest.raises(ValueError, match="vocab_size"):
+        model(torch.tensor([[TOK.vocab_size]]))
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="n_embd"):
+        TransformerConfig(n_embd=30, n_head=4)
+    with pytest.raises(ValueError, match="n_layer"):
+        TransformerConfig(n_layer=0)
+    with pytest.raises(ValueError, match="unknown"):
+        TransformerConfig.from_dict({"width": 3})
+    assert TransformerConfig.from_dict(SMALL.to_dict()) == SMALL
+
+
+def test_same_seed_same_weights_and_auto_device_builds_on_this_machine():
+    a, b = QTransformer(SMALL, seed=7), QTransformer(SMALL, seed=7)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.head.weight, QTransformer(SMALL, seed=8).head.weight)
+    model = build_model(SMALL, device="auto")
+    assert model.device.type in ("cpu", "cuda", "mps")
+
+
+def test_a_few_dqn_steps_lower_the_loss_on_one_batch():
+    torch.manual_seed(0)
+    model = QTransformer(SMALL, seed=0)
+    target = make_target(model)
+    batch = pack([TOK.encode(TRIAL), TOK.encode(TRIAL.episode_slice(1))], context_length=16, pad_id=TOK.pad_id)
+    config = DQNConfig(loss="mse")
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(20):
+        with torch.no_grad():
+            target_q = target.q_values(batch)
+        loss, _ = sequence_dqn_loss(model.q_values(batch), target_q, batch, config)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        polyak_update(target, model, config.tau)
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
