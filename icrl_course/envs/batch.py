@@ -7,10 +7,10 @@ lookups (``benchmarks/env_throughput.py`` measures the difference).
 
 How: every lake's states are laid end to end in one flat index (lake ``i``'s
 state ``s`` is ``offsets[i] + s``), and the whole model is four flat tables
-with one row per flat state and one column per direction: where the move
-lands, the observation there, its reward, whether it ends the episode. A step
-is then one random draw, a little index arithmetic and four gathers, whatever
-mix of map sizes the batch holds.
+with one row per flat state and one column per move (action, or action plus
+slip): where the move lands, the observation there, its reward, whether it
+ends the episode. A step is then one random draw, a few additions and four
+gathers, whatever mix of map sizes the batch holds.
 
 Reset semantics (``autoreset=True``, the default): when a lake's episode ends
 in a step (``terminated`` or ``truncated``), that lake is reset *within the
@@ -89,7 +89,7 @@ class BatchFrozenLake:
     @property
     def state(self) -> np.ndarray:
         """Every lake's current observation, ``(B,)``; read-only (use ``reset_lakes`` to move lakes)."""
-        state = self._local[self._row // 4]
+        state = self._local[self._row // self._stride]
         state.flags.writeable = False
         return state
 
@@ -115,32 +115,35 @@ class BatchFrozenLake:
         letters = np.frombuffer("".join(m.flat for m in self.maps).encode("ascii"), dtype=np.uint8)
         codes = _CODE_OF_BYTE[letters]
         terminal = (codes == dynamics.HOLE) | (codes == dynamics.GOAL)
+        if self.is_slippery:
+            # Column j moves in direction (j - 1) % 4, so action a slipping by turn t (0, 1, 2 for
+            # gymnasium's a - 1, a, a + 1) is column a + t: no modular arithmetic in ``step``.
+            directions = np.array([3, 0, 1, 2, 3, 0])
+        else:
+            directions = np.arange(4)  # column = action
+        self._stride = len(directions)
         # A hole or goal is absorbing, as in gymnasium's P table: stay, reward 0, terminated.
-        landed = np.where(terminal[:, None], flat[:, None], moves)
+        landed = np.where(terminal[:, None], flat[:, None], moves[:, directions])
         reward = np.where(terminal[:, None], 0.0, dynamics.reward_of_tiles(codes, self.reward_schedule)[landed])
-        self._next_row = (4 * landed).ravel()  # table row of the landing state
+        self._next_row = (self._stride * landed).ravel()  # table row of the landing state
         self._next_obs = self._local[landed].ravel()
         self._reward = reward.ravel()
         self._terminated = terminal[landed].ravel()
 
         starts = np.flatnonzero(codes == dynamics.START)  # flat start states, grouped by lake
-        self._start_row, self._start_obs = 4 * starts, self._local[starts]
+        self._start_row, self._start_obs = self._stride * starts, self._local[starts]
         self._n_starts = np.bincount(lake[starts], minlength=self.num_lakes).astype(np.float64)
         self._first_start = np.concatenate([[0], np.cumsum(self._n_starts)[:-1]]).astype(np.intp)
         # One uniform u picks the turn from (action - 1): 0 if u < fail, 1 if u < fail + success, else 2.
         self._slip_thresholds = tuple(np.cumsum(dynamics.slip_probabilities(self.is_slippery, self.success_rate))[:2])
 
-    def _random_starts(self, u: np.ndarray, lakes: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """Index into the start lists: for each of ``lakes``, one of its ``S`` tiles, uniformly.
+    def _reset(self, lakes: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Put each of ``lakes`` on one of its ``S`` tiles, picked by the uniforms ``u``; returns their observations.
 
-        ``u`` holds one uniform per lake; floor(u * n) for u in [0, 1) is always
-        below n in floating point, so every start has probability 1/n.
+        floor(u * n) for u in [0, 1) is always below n in floating point, so
+        each of a lake's n starts has probability exactly 1/n.
         """
-        return self._first_start[lakes] + (u * self._n_starts[lakes]).astype(np.intp)
-
-    def _reset(self, lakes: np.ndarray) -> np.ndarray:
-        """Put each of ``lakes`` on one of its ``S`` tiles; returns their observations."""
-        start = self._random_starts(self.rng.random(len(lakes)), lakes)
+        start = self._first_start[lakes] + (u * self._n_starts[lakes]).astype(np.intp)
         self._row[lakes] = self._start_row[start]
         self._episode_start[lakes] = self._steps
         return self._start_obs[start]
@@ -149,14 +152,15 @@ class BatchFrozenLake:
         """Start a new episode on every lake; returns the ``(B,)`` start observations."""
         if seed is not None:
             self.rng = as_rng(seed)
-        return self._reset(np.arange(self.num_lakes))
+        return self._reset(np.arange(self.num_lakes), self.rng.random(self.num_lakes))
 
     def reset_lakes(self, mask: np.ndarray) -> np.ndarray:
         """Start a new episode on the lakes where ``mask`` is True; returns all observations."""
         mask = np.asarray(mask)
         if mask.shape != (self.num_lakes,) or mask.dtype != bool:
             raise ValueError(f"mask must be a boolean array of shape ({self.num_lakes},), got {mask.dtype} {mask.shape}")
-        self._reset(np.flatnonzero(mask))
+        lakes = np.flatnonzero(mask)
+        self._reset(lakes, self.rng.random(len(lakes)))
         return self.state.copy()
 
     def step(self, actions: np.ndarray):
@@ -176,11 +180,9 @@ class BatchFrozenLake:
             raise ValueError(f"actions contains {bad}: actions must be integers in 0..3 (0 left, 1 down, 2 right, 3 up)")
         if self.is_slippery:
             u = self.rng.random((2, self.num_lakes))  # row 0 slips, row 1 picks starts for lakes that reset
-            direction = actions + 3  # gymnasium's (a - 1, a, a + 1) is (a + 3 + turn) % 4, turn 0, 1 or 2
-            direction += u[0] >= self._slip_thresholds[0]
-            direction += u[0] >= self._slip_thresholds[1]
-            direction &= 3
-            transition = self._row + direction
+            transition = self._row + actions  # then add the turn: 0, 1 or 2
+            transition += u[0] >= self._slip_thresholds[0]
+            transition += u[0] >= self._slip_thresholds[1]
         else:
             u = None
             transition = self._row + actions
@@ -193,14 +195,9 @@ class BatchFrozenLake:
             truncated = np.zeros(self.num_lakes, dtype=bool)
         else:  # elapsed = steps - episode_start >= max_episode_steps
             truncated = self._episode_start <= self._steps - self.max_episode_steps
-        info = {"final_obs": final_obs}
+        obs = final_obs.copy()
         if self.autoreset:
-            done = terminated | truncated
-            if done.any():
-                # Whole-batch selects are cheaper than gathering the finished lakes out and back.
-                start = self._random_starts(self.rng.random(self.num_lakes) if u is None else u[1])
-                obs = np.where(done, self._start_obs[start], final_obs)
-                self._row = np.where(done, self._start_row[start], self._row)
-                np.copyto(self._episode_start, self._steps, where=done)
-                return obs, reward, terminated, truncated, info
-        return final_obs.copy(), reward, terminated, truncated, info
+            lakes = np.flatnonzero(terminated | truncated)
+            if len(lakes):
+                obs[lakes] = self._reset(lakes, self.rng.random(len(lakes)) if u is None else u[1, lakes])
+        return obs, reward, terminated, truncated, {"final_obs": final_obs}
