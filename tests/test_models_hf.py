@@ -1,0 +1,204 @@
+"""A Hugging Face causal LM as a Q-network: Q from logits, causality, packing, adapters, target, KV-cache agent."""
+
+import numpy as np
+import pytest
+import torch
+
+from icrl_course.envs import MapDistribution
+from icrl_course.models.hf import (
+    AdapterConfig, HFAgent, HFQNetwork, ModelNotFoundError, QLearner, build_tiny_llama, load_causal_lm,
+    q_values_from_logits,
+)
+from icrl_course.tokenize import pack
+from icrl_course.tokenize.chat import ChatTokenizer
+from icrl_course.trials import Schedule, run_trials
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny"), seed=0)
+
+
+@pytest.fixture
+def tiny(tiny_path):
+    model, tokenizer = load_causal_lm(tiny_path, device="cpu")
+    return model.eval(), ChatTokenizer(tokenizer)
+
+
+@pytest.fixture(scope="module")
+def trials():
+    class Random:
+        def begin(self, maps, rng):
+            self.rng = rng
+
+        def act(self, obs):
+            return self.rng.integers(0, 4, len(obs))
+
+        def observe(self, step):
+            pass
+
+    maps = MapDistribution.paper().sample_many(3, seed=1)
+    return run_trials(Random(), maps, episodes=3, seed=1, max_episode_steps=10).trials
+
+
+def packed(chat, trials):
+    encoded = [chat.encode(t) for t in trials]
+    return pack(encoded, sum(len(e) for e in encoded), pad_id=chat.pad_id)
+
+
+def alone(chat, encoded):
+    return pack([encoded], len(encoded), pad_id=chat.pad_id)
+
+
+def test_q_values_are_the_action_token_logits_at_the_q_positions(tiny, trials):
+    model, chat = tiny
+    encoded = chat.encode(trials[0])
+    batch = alone(chat, encoded)
+    with torch.no_grad():
+        q = HFQNetwork(model, chat.action_token_ids)(batch)
+        logits = model(input_ids=batch.input_ids).logits
+    manual = torch.stack([logits[0, p, chat.action_token_ids] for p in encoded.q_positions])
+    torch.testing.assert_close(q[0], manual, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(q_values_from_logits(logits, batch.q_index, torch.as_tensor(chat.action_token_ids)), q)
+
+
+def test_changing_a_future_token_never_changes_an_earlier_q_value(tiny, trials):
+    model, chat = tiny
+    qnet = HFQNetwork(model, chat.action_token_ids)
+    encoded = chat.encode(trials[1])
+    batch = alone(chat, encoded)
+    cut = int(encoded.q_positions[len(encoded.q_positions) // 2])  # the token at this Q position changes
+    changed = batch.input_ids.clone()
+    changed[0, cut:] = chat.action_token_ids[0]
+    with torch.no_grad():
+        before = qnet(batch)[0]
+        after = qnet(type(batch)(**{**batch.__dict__, "input_ids": changed}))[0]
+    earlier = torch.as_tensor(encoded.q_positions < cut)
+    torch.testing.assert_close(after[earlier], before[earlier], rtol=0, atol=1e-6)
+    assert (after[~earlier] - before[~earlier]).abs().max() > 1e-3  # the test can see a change
+
+
+def test_packed_trials_give_the_same_q_values_as_each_alone(tiny, trials):
+    model, chat = tiny
+    qnet = HFQNetwork(model, chat.action_token_ids)
+    encoded = [chat.encode(t) for t in trials]
+    packed = pack(encoded, sum(len(e) for e in encoded) + 7, pad_id=chat.pad_id)
+    assert packed.input_ids.shape[0] == 1 and int(packed.segment_ids.max()) == 2
+    with torch.no_grad():
+        together = qnet(packed)[0]
+        separate = torch.cat([qnet(alone(chat, e))[0] for e in encoded])
+    torch.testing.assert_close(together[packed.step_mask[0]], separate, rtol=1e-5, atol=1e-5)
+
+
+def test_eager_attention_reads_the_packing_mask_like_sdpa(tiny_path, trials):
+    q = {}
+    for implementation in ("sdpa", "eager"):
+        model, tokenizer = load_causal_lm(tiny_path, device="cpu", attn_implementation=implementation)
+        chat = ChatTokenizer(tokenizer)
+        with torch.no_grad():
+            q[implementation] = HFQNetwork(model, chat.action_token_ids)(packed(chat, trials))
+    torch.testing.assert_close(q["eager"], q["sdpa"], rtol=1e-4, atol=1e-5)
+
+
+def test_agent_with_kv_cache_gives_the_q_values_of_a_full_forward(tiny):
+    model, chat = tiny
+    qnet = HFQNetwork(model, chat.action_token_ids)
+    agent = HFAgent(qnet, chat)
+    maps = MapDistribution.paper().sample_many(3, seed=2)
+    result = run_trials(agent, maps, episodes=3, schedule=Schedule.epsilon_greedy(0.5), seed=2, max_episode_steps=8)
+    assert agent.recomputes == 0
+    with torch.no_grad():
+        for b, trial in enumerate(result.trials):
+            full = qnet(alone(chat, chat.encode(trial)))[0].numpy()
+            cached = np.stack([q[b] for q in agent.q_history])[:len(trial)]
+            np.testing.assert_allclose(cached, full, rtol=1e-4, atol=1e-5)
+
+
+def test_agent_feeds_everything_again_when_the_cached_prefix_changed(tiny):
+    model, chat = tiny
+    qnet = HFQNetwork(model, chat.action_token_ids)
+    maps = MapDistribution.paper().sample_many(2, seed=3)
+    reference = HFAgent(qnet, chat)
+    run_trials(reference, maps, episodes=2, seed=3, max_episode_steps=6)
+
+    class Tampered(HFAgent):
+        def act(self, obs):
+            if len(self.q_history) == 3:
+                self.cached[1][2] += 1  # pretend the cache holds a different past for lake 1
+            return super().act(obs)
+
+    agent = Tampered(qnet, chat)
+    run_trials(agent, maps, episodes=2, seed=3, max_episode_steps=6)
+    assert agent.recomputes == 1
+    np.testing.assert_allclose(np.stack(agent.q_history), np.stack(reference.q_history), rtol=1e-4, atol=1e-5)
+
+
+def test_a_hub_id_that_cannot_be_reached_offline_says_to_pass_a_local_path(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="Pass a local path"):
+        load_causal_lm("meta-llama/Llama-3.1-8B-Instruct", device="cpu")
+
+
+@pytest.mark.parametrize("kind", ["ia3", "lora"])
+def test_the_target_adapter_shares_the_base_weights(tiny_path, kind):
+    model, tokenizer = load_causal_lm(tiny_path, device="cpu")
+    base = sum(p.numel() for p in model.parameters())
+    learner = QLearner(model, ChatTokenizer(tokenizer).action_token_ids, AdapterConfig(kind=kind))
+    adapter = sum(p.numel() for p in learner.online_state().values())
+    assert 0 < adapter < base / 10
+    assert sum(p.numel() for p in learner.online.parameters()) == base + 2 * adapter  # one base, two adapters
+    assert sum(p.numel() for p in learner.parameters()) == adapter  # only the online adapter trains
+    assert all(not t.requires_grad for t in learner.target_state().values())
+
+
+def test_the_target_adapter_stays_float32_on_a_bfloat16_base(tiny_path):
+    model, tokenizer = load_causal_lm(tiny_path, device="cpu", dtype="bfloat16")
+    learner = QLearner(model, ChatTokenizer(tokenizer).action_token_ids, AdapterConfig(kind="ia3"))
+    assert next(learner.online.model.get_base_model().parameters()).dtype == torch.bfloat16
+    assert {t.dtype for t in learner.target_state().values()} == {torch.float32}
+
+
+@pytest.mark.parametrize("kind", ["ia3", "lora", "full"])
+def test_after_an_optimiser_step_the_target_moves_by_tau_times_the_difference(tiny_path, trials, kind):
+    model, tokenizer = load_causal_lm(tiny_path, device="cpu")
+    chat = ChatTokenizer(tokenizer)
+    learner = QLearner(model, chat.action_token_ids, AdapterConfig(kind=kind))
+    batch = packed(chat, trials)
+    optimiser = torch.optim.SGD(learner.parameters(), lr=0.5)
+    learner.online(batch).square().mean().backward()
+    optimiser.step()
+    online = {k: v.detach().clone() for k, v in learner.online_state().items()}
+    before = {k: v.detach().clone() for k, v in learner.target_state().items()}
+    moved = sum(float((online[k] - before[k]).abs().max()) > 0 for k in online)
+    assert moved > 0
+    learner.update_target(0.1)
+    for name, target in learner.target_state().items():
+        torch.testing.assert_close(target, before[name] + 0.1 * (online[name] - before[name]), rtol=1e-6, atol=1e-7)  # float32 rounding
+
+
+def test_target_q_reads_the_target_weights_and_leaves_the_online_adapter_trainable(tiny_path, trials):
+    model, tokenizer = load_causal_lm(tiny_path, device="cpu")
+    chat = ChatTokenizer(tokenizer)
+    learner = QLearner(model, chat.action_token_ids, AdapterConfig(kind="ia3"))
+    batch = packed(chat, trials)
+    with torch.no_grad():
+        for tensor in learner.online_state().values():
+            tensor.mul_(1.5)
+        online_q = learner.online(batch)
+    target_q = learner.target_q(batch)
+    assert (online_q - target_q).abs().max() > 1e-3
+    assert all(p.requires_grad for p in learner.parameters()) and len(learner.parameters()) > 0
+    assert all(not t.requires_grad for t in learner.target_state().values())
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_path, trials):
+    grads = []
+    for checkpointing in (False, True):
+        model, tokenizer = load_causal_lm(tiny_path, device="cpu")
+        chat = ChatTokenizer(tokenizer)
+        learner = QLearner(model, chat.action_token_ids, AdapterConfig(kind="ia3"), gradient_checkpointing=checkpointing)
+        learner.online.train()
+        assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules()) == checkpointing
+        learner.online(packed(chat, trials)).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in learner.parameters()]))
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-6)
