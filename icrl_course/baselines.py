@@ -183,8 +183,8 @@ class QLearningAgent:
     ``q_init=1.0``, optimism: every untried action looks as good as the goal,
     so the agent tries actions systematically instead of by chance. On 200 test
     maps of the paper's distribution (``benchmarks/baselines.py``) its success
-    climbs from about 0.1 in episode 1 to about 0.65 by episode 10 and 0.9 by
-    episode 30: visibly learning, but needing tens of episodes where the
+    climbs from about 0.1 in episode 1 to about 0.6 by episode 10 and above 0.9
+    by episode 30: visibly learning, but needing tens of episodes where the
     explorer needs a few. With ``q_init=0.0`` it only learns after stumbling on a
     goal by chance and reaches about 0.4 by episode 30.
     Ties between equal Q-values are broken at random (seeded).

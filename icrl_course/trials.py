@@ -356,14 +356,15 @@ def per_episode(table: pd.DataFrame, metric: str = "success", confidence: float 
     keeps each resampled map's whole trial, so the intervals of different
     episodes come from the same resamples; the interval is the central
     ``confidence`` share of the resampled means (percentile bootstrap). Seeded:
-    the same ``seed`` gives the same intervals. Returns columns ``agent``,
-    ``episode`` (from 0), ``mean``, ``low``, ``high``, ``n_maps``.
+    the same ``seed`` gives the same intervals, and with an int seed every
+    agent is resampled the same way (paired across agents that ran on the same
+    maps). Returns columns ``agent``, ``episode`` (from 0), ``mean``, ``low``,
+    ``high``, ``n_maps``.
     """
     if metric not in table.columns:
         raise ValueError(f"metric={metric!r} is not a column of the table; pick one of {list(table.columns)}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence={confidence} must lie strictly between 0 and 1 (0.95 for a 95% interval)")
-    rng = as_rng(seed)
     parts = []
     agents = table["agent"] if "agent" in table.columns else pd.Series("agent", index=table.index)
     for name, rows in table.groupby(agents, sort=False):
@@ -371,6 +372,7 @@ def per_episode(table: pd.DataFrame, metric: str = "success", confidence: float 
             raise ValueError(f"agent {name!r} has several rows for the same lake and episode: give each run its own agent name")
         values = rows.pivot(index="lake", columns="episode", values=metric).to_numpy(dtype=np.float64)  # (n, K)
         n = len(values)
+        rng = as_rng(seed)  # an int seed gives every agent the same resamples: equal data, equal intervals
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)  # (n_boot, n): how often each map is drawn
         boot = counts @ values / n
         tail = (1.0 - confidence) / 2 * 100

@@ -202,6 +202,14 @@ def test_bootstrap_intervals_are_reproducible_with_the_same_seed():
     pd.testing.assert_frame_equal(per_episode(_toy_table(), seed=4), per_episode(_toy_table(), seed=4))
 
 
+def test_agents_with_the_same_outcomes_get_the_same_intervals():
+    table = _toy_table()
+    twin = table[table["agent"] == "a"].assign(agent="a twin")
+    summary = per_episode(pd.concat([table, twin]))
+    a, b = (summary[summary["agent"] == name][["mean", "low", "high"]].to_numpy() for name in ("a", "a twin"))
+    np.testing.assert_array_equal(a, b)
+
+
 def test_per_episode_names_a_missing_metric():
     with pytest.raises(ValueError, match="not a column"):
         per_episode(_toy_table(), metric="reward")
