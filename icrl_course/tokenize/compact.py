@@ -179,7 +179,7 @@ class CompactTokenizer:
         return gap.argmin(axis=-1) + 1
 
     # ------------------------------------------------------------ tokens
-    def step_tokens(
+    def step_fields(
         self,
         obs: np.ndarray,
         nrow: np.ndarray | int,
@@ -189,7 +189,7 @@ class CompactTokenizer:
         prev_reward: np.ndarray,
         ended_obs: np.ndarray,
     ) -> np.ndarray:
-        """Token ids for a batch of steps, all arrays of one shape (e.g. ``(B,)`` lakes at once).
+        """The ``(..., 11)`` fields of a batch of steps, all arrays of one shape (e.g. ``(B,)`` lakes at once).
 
         ``obs`` is the current cell (-1: none, only on a closing token);
         ``kind`` says what came before. ``prev_action``, ``prev_reward`` are
@@ -210,15 +210,17 @@ class CompactTokenizer:
         ended = self.cell_fields(np.where(after_end, ended_obs, -1), nrow, ncol)
         action = np.where(start, NO_ACTION, prev_action)
         reward = np.where(start, NO_REWARD, self.reward_index(np.where(start, self.reward_values[0], prev_reward)))
-        fields = np.concatenate([cell, action[..., None], reward[..., None], ended, kind[..., None]], axis=-1)
-        return self.token_ids(fields)
+        return np.concatenate([cell, action[..., None], reward[..., None], ended, kind[..., None]], axis=-1)
 
-    def encode(self, trial: Trial) -> EncodedTrial:
-        """The trial as T + 1 compact tokens, Q-values read at tokens 0..T-1."""
+    def step_tokens(self, *args, **kwargs) -> np.ndarray:
+        """Token ids of a batch of steps: ``token_ids(step_fields(...))``, same arguments."""
+        return self.token_ids(self.step_fields(*args, **kwargs))
+
+    def encode_fields(self, trial: Trial) -> np.ndarray:
+        """The ``(T + 1, 11)`` fields of a trial's tokens (what ``encode`` packs into ids)."""
         n = len(trial)
         if n == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return EncodedTrial(empty, empty, empty, np.zeros(0), np.zeros(0, bool), np.zeros(0, bool), empty)
+            return np.zeros((0, len(FIELDS)), dtype=np.int64)
         actions = np.asarray(trial.actions)
         if actions.min() < 0 or actions.max() > 3:
             bad = actions[(actions < 0) | (actions > 3)][0]
@@ -235,9 +237,14 @@ class CompactTokenizer:
         prev_action = np.concatenate([[0], actions])
         prev_reward = np.concatenate([[self.reward_values[0]], trial.rewards])
         ended_obs = np.concatenate([[-1], np.where(ends, trial.next_obs, -1)])
-        tokens = self.step_tokens(obs, nrow, ncol, kind, prev_action, prev_reward, ended_obs)
-        return EncodedTrial(tokens, np.arange(n), actions.astype(np.int64), trial.rewards.astype(np.float64),
-                            trial.terminated.copy(), trial.truncated.copy(), trial.episode.copy())
+        return self.step_fields(obs, nrow, ncol, kind, prev_action, prev_reward, ended_obs)
+
+    def encode(self, trial: Trial) -> EncodedTrial:
+        """The trial as T + 1 compact tokens, Q-values read at tokens 0..T-1."""
+        tokens = self.token_ids(self.encode_fields(trial))
+        return EncodedTrial(tokens, np.arange(len(trial)), np.asarray(trial.actions, dtype=np.int64),
+                            np.asarray(trial.rewards, dtype=np.float64), np.asarray(trial.terminated, dtype=bool).copy(),
+                            np.asarray(trial.truncated, dtype=bool).copy(), np.asarray(trial.episode, dtype=np.int64).copy())
 
     def decode(self, encoded: EncodedTrial | np.ndarray, lake_map) -> Trial:
         """The trial back from its tokens alone (and the map, for its shape and the record).
