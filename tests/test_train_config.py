@@ -7,7 +7,7 @@ from icrl_course.train.config import ConfigError, TrainConfig
 
 @pytest.mark.parametrize("field, value", [
     ("lr", -1e-3), ("lr", 0.0), ("gamma", 1.5), ("tau", 0.0), ("n_head", 0), ("episodes_per_trial", 0),
-    ("max_episode_steps", 0), ("epsilon_end", 2.0), ("map_preset", "mars"), ("obs_encoding", "pixels"),
+    ("max_episode_steps", 0), ("epsilon_end", 2.0), ("map_preset", "mars"), ("edge_cap", 0),
     ("batch_trials", 0), ("source", "tape"), ("device", "tpu"), ("iterations", 0), ("checkpoint_every", 0),
 ])
 def test_invalid_value_is_rejected_naming_the_field(field, value):
@@ -22,9 +22,9 @@ def test_wrong_type_is_rejected_naming_the_field():
         TrainConfig(double_dqn="yes")
 
 
-def test_d_model_must_be_a_multiple_of_n_head():
-    with pytest.raises(ConfigError, match="d_model=.*multiple of n_head=3"):
-        TrainConfig(d_model=64, n_head=3)
+def test_n_embd_must_split_into_heads_of_even_size():
+    with pytest.raises(ConfigError, match="n_embd=.*multiple of 2 \\* n_head = 6"):
+        TrainConfig(n_embd=64, n_head=3)
 
 
 def test_offline_training_needs_a_dataset_and_online_refuses_one():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -156,6 +157,24 @@ def read_model(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]
         raise CheckpointError(str(err)) from err.__cause__
     _expect_format(weights, header, MODEL_FORMAT)
     return arrays, spec
+
+
+def copy_model(source: str | Path, destination: str | Path) -> tuple[Path, Path]:
+    """Copy an exported model (both files, each atomically), e.g. from a run folder to the shipped checkpoints."""
+    read_model(source)  # refuse to copy a broken model
+    out = []
+    for src, dst in zip(model_paths(source), model_paths(destination)):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        out.append(dst)
+    return out[0], out[1]
 
 
 def _write_text_atomic(path: Path, text: str) -> None:

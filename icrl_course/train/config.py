@@ -53,14 +53,17 @@ class TrainConfig:
     """Slippery ice (moves go sideways with probability 2/3), as in FrozenLake-v1's default."""
 
     # ---------------------------------------------------------------- model
-    obs_encoding: str = "rowcol"
-    """How a cell is embedded: ``rowcol`` (its row and column, each embedded) or ``index`` (its bare index)."""
+    edge_cap: int = 4
+    """Cells are embedded as their distances to the four walls, capped here (``tokenize.compact`` says why);
+    maps may have up to ``2 * edge_cap + 1`` rows and columns."""
     n_layer: int = 3
     """Transformer blocks."""
     n_head: int = 4
-    """Attention heads per block (must divide ``d_model``)."""
-    d_model: int = 64
+    """Attention heads per block (``n_embd`` must be a multiple of ``2 * n_head``, for rotary positions)."""
+    n_embd: int = 64
     """Width of the residual stream."""
+    mlp_ratio: int = 4
+    """Hidden width of each MLP as a multiple of ``n_embd``."""
     dropout: float = 0.0
     """Dropout probability inside the transformer during updates (0 is usual for DQN)."""
 
@@ -118,6 +121,8 @@ class TrainConfig:
     """Evaluate greedily on held-out (test-split) maps every this many iterations (0: only at the end)."""
     eval_maps: int = 64
     """Number of held-out maps in each evaluation (the same maps every time)."""
+    eval_seed: int = 2025
+    """Seed that draws the evaluation maps from the test split: keep it fixed to compare runs and seeds."""
     checkpoint_every: int = 50
     """Write the full training state (weights, optimiser, replay, RNGs) every this many iterations."""
     progress: bool = True
@@ -226,6 +231,7 @@ def _validate(c: TrainConfig) -> None:
             raise ConfigError(f"{name}={getattr(c, name)!r} is invalid: {rule}")
 
     need(c.seed >= 0, "seed", "use an int >= 0")
+    need(c.eval_seed >= 0, "eval_seed", "use an int >= 0")
     need(c.threads >= 0, "threads", "use 0 (torch's default) or a positive number of threads")
     need(c.device == "auto" or c.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
          "use auto, cpu, cuda, cuda:N or mps")
@@ -236,10 +242,9 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError(f"map_options={c.map_options!r} is invalid for map_preset={c.map_preset!r}: {err}") from None
     need(c.episodes_per_trial >= 1, "episodes_per_trial", "a trial needs at least 1 episode")
     need(c.max_episode_steps >= 1, "max_episode_steps", "an episode needs at least 1 step")
-    need(c.obs_encoding in ("rowcol", "index"), "obs_encoding", "choose 'rowcol' or 'index'")
-    for name in ("n_layer", "n_head", "d_model"):
+    for name in ("edge_cap", "n_layer", "n_head", "n_embd", "mlp_ratio"):
         need(getattr(c, name) >= 1, name, "use a positive int")
-    need(c.d_model % c.n_head == 0, "d_model", f"it must be a multiple of n_head={c.n_head}")
+    need(c.n_embd % (2 * c.n_head) == 0, "n_embd", f"it must be a multiple of 2 * n_head = {2 * c.n_head} (rotary positions rotate pairs)")
     need(0.0 <= c.dropout < 1.0, "dropout", "a probability in [0, 1)")
     need(0.0 <= c.gamma <= 1.0, "gamma", "a discount in [0, 1]")
     need(c.reward_scale > 0.0, "reward_scale", "use a positive scale (1.0 leaves rewards as they are)")

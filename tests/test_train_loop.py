@@ -1,0 +1,141 @@
+"""Training end to end on tiny configs: loss falls, runs are reproducible, checkpoints resume and fail loudly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from icrl_course.checkpoints import load_agent, load_model
+from icrl_course.data import Behaviour, generate_trials, save_dataset
+from icrl_course.train.checkpoint import CheckpointError
+from icrl_course.train.config import ConfigError, TrainConfig
+from icrl_course.train.log import read_metrics
+from icrl_course.train.loop import train
+from icrl_course.trials import run_trials
+
+TINY = dict(episodes_per_trial=3, max_episode_steps=10, n_layer=1, n_embd=16, n_head=2, trials_per_iteration=8,
+            updates_per_iteration=2, batch_trials=8, replay_capacity=64, warmup_trials=8, eval_maps=8,
+            threads=1, progress=False)
+
+
+def tiny(**changes) -> TrainConfig:
+    return TrainConfig(**{**TINY, **changes})
+
+
+@pytest.fixture(scope="module")
+def oracle_dataset(tmp_path_factory) -> Path:
+    trials, generation = generate_trials(Behaviour("oracle", 0.2), 64, episodes=3, max_episode_steps=10, seed=0)
+    return save_dataset(tmp_path_factory.mktemp("data") / "oracle.safetensors", trials, generation)
+
+
+def weights(path: Path) -> dict[str, np.ndarray]:
+    return load_file(path / "model.safetensors")
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    wa, wb = weights(a), weights(b)
+    return wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+
+
+def test_offline_training_on_a_tiny_config_lowers_the_loss(tmp_path, oracle_dataset):
+    config = tiny(source="offline", dataset=str(oracle_dataset), iterations=10, updates_per_iteration=3,
+                  batch_trials=16, lr=3e-3, eval_every=0, checkpoint_every=10)
+    train(config, tmp_path)
+    loss = read_metrics(tmp_path, "train")["loss"].to_numpy()
+    assert loss[-3:].mean() < 0.7 * loss[:3].mean()
+
+
+def test_online_run_writes_its_files_and_metrics(tmp_path):
+    result = train(tiny(iterations=4, eval_every=2, checkpoint_every=2), tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} >= {"config.json", "metrics.jsonl", "state.safetensors",
+                                                     "model.safetensors", "model.json"}
+    metrics = read_metrics(tmp_path)
+    assert list(metrics[metrics.kind == "train"].iteration) == [0, 1, 2, 3]
+    evals = metrics[metrics.kind == "eval"]
+    assert list(evals.iteration) == [1, 3] and len(evals.success_by_episode.iloc[0]) == 3
+    assert result.iterations == 4 and result.last_eval["explorer_mean_success"] > 0
+
+
+def test_same_seed_and_config_give_the_same_weights_and_another_seed_does_not(tmp_path):
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        train(tiny(iterations=3, eval_every=0, checkpoint_every=3, seed=seed), tmp_path / name)
+    assert same_weights(tmp_path / "a", tmp_path / "b")
+    assert not same_weights(tmp_path / "a", tmp_path / "c")
+
+
+def test_run_paused_and_resumed_matches_an_uninterrupted_one_bit_for_bit(tmp_path):
+    config = tiny(iterations=4, eval_every=2, checkpoint_every=3)
+    train(config, tmp_path / "whole")
+    paused = train(config, tmp_path / "sliced", stop_at=2)
+    assert paused.iterations == 2
+    train(config, tmp_path / "sliced")
+    assert same_weights(tmp_path / "whole", tmp_path / "sliced")
+    whole, sliced = read_metrics(tmp_path / "whole"), read_metrics(tmp_path / "sliced")
+    assert whole.drop(columns="wall_seconds").equals(sliced.drop(columns="wall_seconds"))
+
+
+def test_exported_model_loads_back_as_an_agent_with_the_same_q_values(tmp_path):
+    result = train(tiny(iterations=2, eval_every=0, checkpoint_every=2), tmp_path)
+    model, tokenizer, spec = load_model(tmp_path)
+    for a, b in zip(result.model.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a.cpu(), b)
+    assert spec["train_config"]["iterations"] == 2
+    maps = TrainConfig().map_distribution().sample_many(4, seed=0, split="test")
+    got = run_trials(load_agent(tmp_path), maps, 3, seed=1, max_episode_steps=10)
+    want = run_trials(result.agent(), maps, 3, seed=1, max_episode_steps=10)
+    assert all(np.array_equal(g.actions, w.actions) for g, w in zip(got.trials, want.trials))
+
+
+def test_truncated_checkpoint_stops_resume_with_a_clear_error(tmp_path):
+    train(tiny(iterations=2, eval_every=0, checkpoint_every=2), tmp_path)
+    state = tmp_path / "state.safetensors"
+    state.write_bytes(state.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="state.safetensors is truncated or corrupted"):
+        train(tiny(iterations=4, eval_every=0, checkpoint_every=2), tmp_path)
+
+
+def test_resuming_with_another_config_names_the_changed_field(tmp_path):
+    train(tiny(iterations=2, eval_every=0, checkpoint_every=2), tmp_path)
+    with pytest.raises(ConfigError, match=r"lr: 0.001 -> 0.0005"):
+        train(tiny(iterations=2, eval_every=0, checkpoint_every=2, lr=5e-4), tmp_path)
+
+
+def test_fresh_run_refuses_to_overwrite_a_state(tmp_path):
+    train(tiny(iterations=1, eval_every=0, checkpoint_every=1), tmp_path)
+    with pytest.raises(FileExistsError, match="already holds a training state"):
+        train(tiny(iterations=1, eval_every=0, checkpoint_every=1), tmp_path, resume=False)
+
+
+def _cli(config: Path, run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "icrl_course.cli", "train", "--config", str(config), "--run-dir", str(run_dir)]
+
+
+def test_run_killed_with_sigkill_and_resumed_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    config = tiny(iterations=12, eval_every=0, checkpoint_every=3)
+    config.to_json(tmp_path / "tiny.json")
+    train(config, tmp_path / "whole")  # in this process: the same code and thread count give the same numbers
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(tmp_path / "tiny.json", killed), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (killed / "state.safetensors").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    done = read_metrics(killed, "train")["iteration"].max()
+    assert done < 11, "the kill came too late to interrupt the run"
+
+    subprocess.run(_cli(tmp_path / "tiny.json", killed), check=True, env=env, capture_output=True)
+    assert same_weights(tmp_path / "whole", killed)
+    assert list(read_metrics(killed, "train")["iteration"]) == list(range(12))
