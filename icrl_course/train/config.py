@@ -147,9 +147,7 @@ class TrainConfig:
 
     def epsilon(self, iteration: int) -> float:
         """Exploration rate at an iteration: linear from ``epsilon_start`` to ``epsilon_end``, then flat."""
-        span = self.epsilon_fraction * self.iterations
-        frac = 1.0 if span <= 0 else min(iteration / span, 1.0)
-        return self.epsilon_start + frac * (self.epsilon_end - self.epsilon_start)
+        return linear_schedule(iteration, self.iterations, self.epsilon_start, self.epsilon_end, self.epsilon_fraction)
 
     # ---------------------------------------------------------------- (de)serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -205,6 +203,18 @@ class TrainConfig:
 
     def replace(self, **changes) -> "TrainConfig":
         return replace(self, **changes)
+
+
+def linear_schedule(iteration: int, iterations: int, start: float, end: float, fraction: float) -> float:
+    """``start`` at iteration 0, moving linearly to ``end`` at ``fraction * iterations``, then ``end``.
+
+    DQN's classic exploration schedule: act almost at random while the
+    network knows nothing, then trust it more and more, keeping a little
+    exploration for the rest of training. ``fraction=0`` means ``end`` from the start.
+    """
+    span = fraction * iterations
+    progress = 1.0 if span <= 0 else min(iteration / span, 1.0)
+    return start + progress * (end - start)
 
 
 # ------------------------------------------------------------------------ validation

@@ -41,7 +41,7 @@ from icrl_course.dqn import make_target, polyak_update, sequence_dqn_loss
 from icrl_course.models.agent import TransformerAgent
 from icrl_course.models.transformer import QTransformer, TransformerConfig
 from icrl_course.runtime import pick_device
-from icrl_course.tokenize.base import StepBatch, pack
+from icrl_course.tokenize.base import StepBatch
 from icrl_course.tokenize.compact import CompactTokenizer
 from icrl_course.train.checkpoint import (
     load_module_arrays,
@@ -62,6 +62,9 @@ from icrl_course.trials import Schedule, TrialResults, run_trials
 STATE_FILE = "state.safetensors"
 CONFIG_FILE = "config.json"
 MODEL_STEM = "model"
+CLOCKS = ("wall_seconds", "cpu_seconds", "play_seconds", "update_seconds")
+"""Cumulative timers of a run (kept across resumes): all its time, this process's CPU time (on a shared
+machine, closer to what the run costs on a free one), and the wall time spent playing and updating."""
 RESUMABLE_CHANGES = {"progress", "device", "threads"}
 """Config fields that may differ when resuming: they change how fast a run goes, not what it computes."""
 
@@ -157,7 +160,7 @@ class _Run:
         self.iteration = 0
         self.env_steps = 0
         self.updates = 0
-        self.wall_seconds = 0.0
+        self.clock = dict.fromkeys(CLOCKS, 0.0)
 
     def save(self, last_eval: dict[str, Any] | None) -> None:
         """Write the full state, then the exported model, each atomically."""
@@ -166,7 +169,7 @@ class _Run:
         if self.config.source == "online":
             arrays.update({f"replay/{k}": v for k, v in self.replay.to_arrays().items()})
         header = {"config": self.config.to_dict(), "iteration": self.iteration, "env_steps": self.env_steps,
-                  "updates": self.updates, "wall_seconds": self.wall_seconds, "param_groups": groups}
+                  "updates": self.updates, "clock": self.clock, "param_groups": groups}
         save_training_state(self.run_dir / STATE_FILE, arrays, header)
         self.export(self.run_dir / MODEL_STEM, last_eval)
 
@@ -176,7 +179,7 @@ class _Run:
             "tokenizer": {"edge_cap": self.tokenizer.edge_cap, "reward_values": list(self.tokenizer.reward_values)},
             "train_config": self.config.to_dict(),
             "trained": {"iterations": self.iteration, "env_steps": self.env_steps, "updates": self.updates,
-                        "wall_seconds": round(self.wall_seconds, 1), "last_eval": last_eval},
+                        **{k: round(v, 1) for k, v in self.clock.items()}, "last_eval": last_eval},
         }
         return save_model(path, self.model, spec)
 
@@ -196,7 +199,7 @@ class _Run:
             replay = {k[len("replay/"):]: v for k, v in arrays.items() if k.startswith("replay/")}
             self.replay = ReplayBuffer.from_arrays(replay, self.config.replay_capacity, self.tokenizer.encode)
         self.iteration, self.env_steps = header["iteration"], header["env_steps"]
-        self.updates, self.wall_seconds = header["updates"], header["wall_seconds"]
+        self.updates, self.clock = header["updates"], header["clock"]
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at: int | None = None) -> TrainResult:
@@ -234,7 +237,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
     try:
         end = config.iterations if stop_at is None else min(stop_at, config.iterations)
         while run.iteration < end:
-            started = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             it = run.iteration
             rng = np.random.default_rng([config.seed, it])
             record: dict[str, Any] = {}
@@ -248,24 +251,28 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
                 run.env_steps += sum(len(t) for t in played.trials)
                 recent = (recent + [float(played.table["success"].mean())])[-20:]
                 record.update(epsilon=epsilon, train_success=recent[-1])
+            played_at = time.perf_counter()
             stats = []
             if config.source == "offline" or len(run.replay) >= config.warmup_trials:
                 for _ in range(config.updates_per_iteration):
-                    encoded = run.replay.sample(config.batch_trials, rng)
-                    batch = pack(encoded, run.context_length, pad_id=run.tokenizer.pad_id).to(run.device)
+                    batch = run.replay.sample_batch(config.batch_trials, rng, run.context_length, run.tokenizer.pad_id)
+                    batch = batch.to(run.device)
                     stats.append(dqn_update(run.model, run.target, run.optimizer, batch, config))
                 run.updates += len(stats)
             record.update({k: float(np.mean([s[k] for s in stats])) for k in stats[0]} if stats else {})
+            run.clock["play_seconds"] += played_at - wall
+            run.clock["update_seconds"] += time.perf_counter() - played_at
             run.iteration += 1
-            run.wall_seconds += time.perf_counter() - started
-            log.write(it, "train", **record, env_steps=run.env_steps, updates=run.updates,
-                      wall_seconds=run.wall_seconds)
-            due = config.eval_every and run.iteration % config.eval_every == 0
-            if due or run.iteration == config.iterations:
+            evaluated = bool(config.eval_every and run.iteration % config.eval_every == 0) or run.iteration == config.iterations
+            if evaluated:
                 last_eval = _evaluate(run, eval_maps, explorer_curve)
-                log.write(it, "eval", **last_eval, wall_seconds=run.wall_seconds)
+            run.clock["wall_seconds"] += time.perf_counter() - wall
+            run.clock["cpu_seconds"] += time.process_time() - cpu
             if run.iteration % config.checkpoint_every == 0 or run.iteration == end:
-                run.save(last_eval)
+                run.save(last_eval)  # its own time is left out of the clocks: they must match across a resume
+            log.write(it, "train", **record, env_steps=run.env_steps, updates=run.updates, **run.clock)
+            if evaluated:
+                log.write(it, "eval", **last_eval, **run.clock)
             bar.update(1)
             bar.set_postfix(loss=record.get("loss", float("nan")), eps=record.get("epsilon", 0.0),
                             success=np.mean(recent) if recent else float("nan"),
@@ -273,7 +280,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
     finally:
         bar.close()
         log.close()
-    return TrainResult(run.model, run.tokenizer, run_dir, run.iteration, run.wall_seconds, last_eval)
+    return TrainResult(run.model, run.tokenizer, run_dir, run.iteration, run.clock["wall_seconds"], last_eval)
 
 
 def _evaluate(run: _Run, maps: list, explorer_curve: np.ndarray) -> dict[str, Any]:

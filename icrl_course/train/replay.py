@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from icrl_course.data import trials_from_arrays, trials_to_arrays
-from icrl_course.tokenize.base import EncodedTrial
+from icrl_course.tokenize.base import EncodedTrial, StepBatch, pack
 from icrl_course.trials import Trial
 
 
@@ -45,12 +45,11 @@ class ReplayBuffer:
             self.trials.append(trial)
             self.encoded.append(self.encode(trial))
 
-    def sample(self, n: int, rng: np.random.Generator) -> list[EncodedTrial]:
-        """``n`` distinct trials drawn uniformly (all of them, shuffled, when the buffer holds fewer)."""
+    def sample_batch(self, n: int, rng: np.random.Generator, context_length: int, pad_id: int) -> StepBatch:
+        """``n`` distinct trials drawn uniformly and packed into a training batch (see ``sample_batch``)."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay buffer: add trials first")
-        picks = rng.choice(len(self), size=min(n, len(self)), replace=False)
-        return [self.encoded[i] for i in picks]
+        return sample_batch(self.encoded, n, rng, context_length, pad_id)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The buffer's trials in the on-disk trial format (see ``icrl_course.data``)."""
@@ -63,3 +62,15 @@ class ReplayBuffer:
         buffer = cls(capacity, encode)
         buffer.add(trials_from_arrays(arrays))
         return buffer
+
+
+def sample_batch(encoded: Sequence[EncodedTrial], n: int, rng: np.random.Generator, context_length: int,
+                 pad_id: int) -> StepBatch:
+    """Draw ``n`` distinct encoded trials uniformly (all of them when there are fewer) and pack them into rows.
+
+    Distinct, because a trial twice in one batch counts its TD errors twice;
+    whole trials, because a step's Q-values depend on everything before it in
+    its trial. ``pack`` keeps the trials sharing a row apart.
+    """
+    picks = rng.choice(len(encoded), size=min(n, len(encoded)), replace=False)
+    return pack([encoded[i] for i in picks], context_length, pad_id=pad_id)

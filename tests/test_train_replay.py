@@ -1,0 +1,55 @@
+"""The replay buffer of whole trials: keeps the newest, samples distinct trials, saves itself losslessly."""
+
+import numpy as np
+import pytest
+
+from icrl_course.baselines import RandomAgent
+from icrl_course.envs import MapDistribution
+from icrl_course.tokenize.compact import CompactTokenizer
+from icrl_course.train.replay import ReplayBuffer
+from icrl_course.trials import run_trials
+
+TOK = CompactTokenizer()
+
+
+def some_trials(n: int, seed: int = 0):
+    maps = MapDistribution.paper().sample_many(n, seed=seed, split="train")
+    return run_trials(RandomAgent(), maps, 2, seed=seed, max_episode_steps=10).trials
+
+
+def test_full_buffer_drops_the_oldest_trials():
+    trials = some_trials(5)
+    buffer = ReplayBuffer(3, TOK.encode)
+    buffer.add(trials)
+    assert len(buffer) == 3 and list(buffer.trials) == trials[2:]
+
+
+def test_a_batch_holds_distinct_whole_trials():
+    trials = some_trials(12)
+    buffer = ReplayBuffer(12, TOK.encode)
+    buffer.add(trials)
+    batch = buffer.sample_batch(10, np.random.default_rng(0), 64, TOK.pad_id)
+    segments = [(r, s) for r in range(batch.segment_ids.shape[0]) for s in batch.segment_ids[r].unique().tolist() if s >= 0]
+    assert len(segments) == 10
+    lengths = sorted(int((batch.segment_ids[r] == s).sum()) for r, s in segments)
+    assert int(batch.step_mask.sum()) == sum(lengths) - 10  # T + 1 tokens per trial of T steps
+
+
+def test_asking_for_more_than_the_buffer_holds_gives_each_trial_once():
+    buffer = ReplayBuffer(10, TOK.encode)
+    buffer.add(some_trials(4))
+    batch = buffer.sample_batch(8, np.random.default_rng(0), 64, TOK.pad_id)
+    assert int(batch.step_mask.sum()) == sum(len(t) for t in buffer.trials)
+
+
+def test_empty_buffer_refuses_to_sample():
+    with pytest.raises(ValueError, match="empty replay buffer"):
+        ReplayBuffer(4, TOK.encode).sample_batch(2, np.random.default_rng(0), 64, TOK.pad_id)
+
+
+def test_arrays_round_trip_the_trials_and_their_order():
+    buffer = ReplayBuffer(6, TOK.encode)
+    buffer.add(some_trials(6))
+    copy = ReplayBuffer.from_arrays(buffer.to_arrays(), 6, TOK.encode)
+    for a, b in zip(buffer.encoded, copy.encoded):
+        assert np.array_equal(a.tokens, b.tokens)
