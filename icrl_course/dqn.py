@@ -141,6 +141,8 @@ def td_targets(
     """
     values = bootstrap_values(online_q.float(), target_q.float(), double)
     rewards = rewards.float() * reward_scale
+    has_next = has_next.bool().clone()
+    has_next[:, -1:] = False  # the last step of a row has no step t + 1 to bootstrap from
     index = torch.arange(rewards.shape[1], device=rewards.device).expand_as(rewards)
 
     ret = torch.zeros_like(rewards)

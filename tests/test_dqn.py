@@ -217,3 +217,11 @@ def test_gather_steps_picks_rows_at_q_index():
     got = dqn.gather_steps(token_q, q_index)
     assert torch.equal(got[1, 0], token_q[1, 4]) and torch.equal(got[0, 1], token_q[0, 3])
     assert math.isclose(got.sum().item(), sum(token_q[b, i].sum().item() for b, row in enumerate(q_index) for i in row))
+
+
+def test_has_next_on_the_last_step_of_a_row_is_ignored():
+    data = toy()
+    data["has_next"][0, 5] = True
+    data["step_mask"][0, 5] = True
+    targets, valid = td_targets(**data, gamma=GAMMA, reward_scale=SCALE)
+    assert not valid[0, 5]
