@@ -93,3 +93,11 @@ def test_a_trial_longer_than_the_model_context_is_a_clear_error():
     tiny = QTransformer(TransformerConfig(n_layer=1, n_head=2, n_embd=8, max_context=16)).eval()
     with pytest.raises(ContextTooLongError, match="max_context"):
         run_trials(TransformerAgent(tiny), [LakeMap.from_rows(["SFFFFFFG"])], episodes=20, seed=0, max_episode_steps=10)
+
+
+def test_acting_leaves_a_training_model_in_training_mode():
+    model = QTransformer(SMALL, seed=0).train()
+    agent = TransformerAgent(model)
+    agent.begin(MAPS, np.random.default_rng(0))
+    agent.act(np.zeros(3, dtype=np.int64))
+    assert model.training

@@ -30,7 +30,7 @@ class TransformerAgent:
     """Acts greedily (or epsilon-greedily) on the Q-values a ``QTransformer`` reads off the trial so far.
 
     Args:
-        model: the Q-network; put into eval mode while acting.
+        model: the Q-network; it runs in eval mode while acting and is left in the mode it was in.
         tokenizer: must match the model's ``field_sizes``.
         epsilon: probability of a uniformly random action instead of the
             greedy one (drawn from the generator ``begin`` receives).
@@ -88,9 +88,13 @@ class TransformerAgent:
             self.forget[:] = False
         ids = self.tokenizer.step_tokens(obs, self.nrow, self.ncol, self.kind, self.prev_action,
                                          self.prev_reward, self.ended_obs)
-        self.model.eval()
         ids = torch.from_numpy(ids).to(self.model.device)[:, None]
-        return self.model(ids, cache=self.cache)[:, 0].float().cpu().numpy()
+        was_training = self.model.training  # a training loop may lend us its model: give it back as it was
+        self.model.eval()
+        try:
+            return self.model(ids, cache=self.cache)[:, 0].float().cpu().numpy()
+        finally:
+            self.model.train(was_training)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         q = self.q_values(obs)
