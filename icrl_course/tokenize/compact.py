@@ -212,9 +212,9 @@ class CompactTokenizer:
         reward = np.where(start, NO_REWARD, self.reward_index(np.where(start, self.reward_values[0], prev_reward)))
         return np.concatenate([cell, action[..., None], reward[..., None], ended, kind[..., None]], axis=-1)
 
-    def step_tokens(self, *args, **kwargs) -> np.ndarray:
-        """Token ids of a batch of steps: ``token_ids(step_fields(...))``, same arguments."""
-        return self.token_ids(self.step_fields(*args, **kwargs))
+    def step_tokens(self, obs, nrow, ncol, kind, prev_action, prev_reward, ended_obs) -> np.ndarray:
+        """Token ids of a batch of steps: ``token_ids(step_fields(...))`` with the same arguments."""
+        return self.token_ids(self.step_fields(obs, nrow, ncol, kind, prev_action, prev_reward, ended_obs))
 
     def encode_fields(self, trial: Trial) -> np.ndarray:
         """The ``(T + 1, 11)`` fields of a trial's tokens (what ``encode`` packs into ids)."""
