@@ -76,3 +76,9 @@ def test_epsilon_falls_linearly_over_its_fraction_then_stays():
 
 def test_changes_lists_the_fields_that_differ():
     assert TrainConfig().changes(TrainConfig(lr=5e-4, seed=2)) == {"seed": (0, 2), "lr": (1e-3, 5e-4)}
+
+
+def test_configs_kept_in_the_library_load_by_name_and_unknown_names_list_the_known():
+    assert TrainConfig.named("paper-small").map_preset == "paper"
+    with pytest.raises(ConfigError, match="known: .*paper-small"):
+        TrainConfig.named("paper-huge")

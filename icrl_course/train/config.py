@@ -19,6 +19,9 @@ from typing import Any, Mapping, Sequence, get_type_hints
 from icrl_course.dqn import DQNConfig
 from icrl_course.envs import DistributionError, MapDistribution
 
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+"""Configs kept in the library (``icrl_course/configs``), e.g. the one each shipped checkpoint was trained with."""
+
 MAP_PRESETS = ("paper", "paper_ood", "gymnasium")
 """Map distributions a config can name: ``MapDistribution.paper``, ``.paper_ood`` and ``.gymnasium``."""
 
@@ -181,6 +184,15 @@ class TrainConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"config file {path} must hold a JSON object of field: value pairs")
         return cls.from_dict(values)
+
+    @classmethod
+    def named(cls, name: str) -> "TrainConfig":
+        """A config kept in the library by name, e.g. ``TrainConfig.named("paper-small")``."""
+        path = CONFIG_DIR / f"{name}.json"
+        if not path.is_file():
+            known = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+            raise ConfigError(f"no config named {name!r} in icrl_course/configs; known: {known}")
+        return cls.from_json(path)
 
     def with_overrides(self, assignments: Sequence[str]) -> "TrainConfig":
         """Apply ``key=value`` strings (values parsed as JSON when they can be, else taken as text)."""

@@ -1,0 +1,80 @@
+"""The in-context learning curve of trained checkpoints on held-out maps, beside the baselines.
+
+Why: this is the course's central claim, measured. On ``--maps`` maps from the
+test split of the paper's in-distribution preset (3-5 x 3-5, non-slippery,
+held out from training by digest), every agent plays one greedy trial of
+``--episodes`` episodes per map with frozen weights. Printed: success per
+episode with 95% bootstrap confidence intervals over maps for the first
+checkpoint, the same checkpoint with its context wiped at every episode start
+(the first-episode-only ablation, which must stay flat), random play, tabular
+Q-learning and the explorer; then one line per checkpoint (e.g. one per
+training seed) with its mean over episodes and episode-``K`` success against
+the course's goals: mean at least 90% of the explorer's, and at least 0.95 in
+the last episode.
+
+Run: ``python benchmarks/icl_curve.py`` (the shipped ``paper-small``), or
+``python benchmarks/icl_curve.py --checkpoints runs/paper-small-seed0 runs/paper-small-seed1 runs/paper-small-seed2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+
+from icrl_course.baselines import ExplorerAgent, QLearningAgent, RandomAgent
+from icrl_course.checkpoints import load_agent, load_model
+from icrl_course.evaluate import compare_agents, held_out_maps, icl_summary, mean_over_episodes
+from icrl_course.trials import per_episode
+
+MEAN_GOAL = 0.90
+"""Goal: the transformer's mean success over the trial is at least this share of the explorer's."""
+LAST_GOAL = 0.95
+"""Goal: the transformer's success in the last episode is at least this."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoints", nargs="+", default=["paper-small"],
+                        help="shipped names, run folders or exported model paths (default: paper-small)")
+    parser.add_argument("--maps", type=int, default=200, help="held-out maps (default: 200)")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes per trial (default: 10)")
+    parser.add_argument("--max-episode-steps", type=int, default=25, help="episode time limit (default: 25)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the maps and of play (default: 0)")
+    args = parser.parse_args()
+
+    maps = held_out_maps(args.maps, seed=args.seed)
+    started = time.perf_counter()
+    first = args.checkpoints[0]
+    agents = {"transformer": load_agent(first),
+              "transformer, context reset every episode": load_agent(first, reset_context_every_episode=True),
+              "random": RandomAgent(), "q-learning": QLearningAgent(), "explorer": ExplorerAgent()}
+    table = compare_agents(agents, maps, args.episodes, args.max_episode_steps, seed=args.seed)
+    print(f"{len(maps)} held-out maps (paper preset, test split, seed {args.seed}), greedy, {args.episodes} episodes "
+          f"of at most {args.max_episode_steps} steps; success with 95% bootstrap CI over maps; checkpoint: {first}\n")
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 30):
+        summary = icl_summary(table)
+        print(summary.T.to_string())
+    explorer_mean = float(table[table.agent == "explorer"].groupby("lake")["success"].mean().mean())
+
+    print(f"\ngoals: mean over episodes >= {MEAN_GOAL:.0%} of the explorer's ({MEAN_GOAL * explorer_mean:.3f}); "
+          f"episode {args.episodes} >= {LAST_GOAL}")
+    for name in args.checkpoints:
+        agent = agents["transformer"] if name == first else load_agent(name)
+        part = table[table.agent == "transformer"] if name == first else compare_agents(
+            {"transformer": agent}, maps, args.episodes, args.max_episode_steps, seed=args.seed)
+        mean = mean_over_episodes(part).iloc[0]
+        last = per_episode(part).iloc[-1]
+        trained = load_model(name)[2]["trained"]
+        ok_mean, ok_last = mean["mean"] >= MEAN_GOAL * explorer_mean, last["mean"] >= LAST_GOAL
+        print(f"  {name}: mean {mean['mean']:.3f} [{mean['low']:.3f}, {mean['high']:.3f}] = "
+              f"{mean['mean'] / explorer_mean:.0%} of the explorer's ({'met' if ok_mean else 'NOT met'}); "
+              f"episode {args.episodes} {last['mean']:.3f} [{last['low']:.3f}, {last['high']:.3f}] "
+              f"({'met' if ok_last else 'NOT met'}); trained {trained['iterations']} iterations, "
+              f"{trained['cpu_seconds'] / 60:.0f} CPU-min, {trained['wall_seconds'] / 60:.0f} wall-min")
+    print(f"\nevaluation wall time: {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
