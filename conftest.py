@@ -16,6 +16,9 @@ import os
 os.environ.setdefault("ICRL_COURSE_SMOKE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# torch's OpenMP threads otherwise spin-wait between ops; where other processes share the two cores
+# that makes small ops 10-100x slower. Must be set before torch is imported (kernels inherit it).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 NOT_COMPARED_MIMES = ("text/html", "application/javascript", "application/vnd.plotly.v1+json", WIDGET_VIEW)
