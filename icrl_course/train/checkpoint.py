@@ -3,8 +3,8 @@
 Two kinds of file, both safetensors (weights never go through pickle):
 
 - the *training state* (``state.safetensors`` in a run folder): online and
-  target weights, Adam's moments, the replay buffer, the torch and NumPy
-  random states and the iteration, so a run killed at any moment continues
+  target weights, Adam's moments, the replay buffer, the torch random state
+  and the iteration, so a run killed at any moment continues
   from its last checkpoint and ends with the same numbers as a run that was
   never interrupted;
 - an *exported model* (``NAME.safetensors`` + ``NAME.json``): the online
@@ -106,23 +106,16 @@ def _expect_format(path: str | Path, header: Mapping[str, Any], fmt: str) -> Non
 
 
 def rng_arrays() -> dict[str, np.ndarray]:
-    """Torch's global CPU random state as an array (NumPy generators travel in the JSON header)."""
+    """Torch's global CPU random state as an array.
+
+    NumPy needs no saved state: the training loop draws every number of
+    iteration ``i`` from a generator seeded by ``(seed, i)``.
+    """
     return {"rng/torch": torch.get_rng_state().numpy().copy()}
 
 
 def restore_rng(arrays: Mapping[str, np.ndarray]) -> None:
     torch.set_rng_state(torch.from_numpy(np.array(arrays["rng/torch"])))
-
-
-def generator_state(rng: np.random.Generator) -> dict[str, Any]:
-    """A NumPy generator's state as JSON-able data."""
-    return rng.bit_generator.state
-
-
-def generator_from_state(state: Mapping[str, Any]) -> np.random.Generator:
-    bit_generator = getattr(np.random, state["bit_generator"])()
-    bit_generator.state = dict(state)
-    return np.random.Generator(bit_generator)
 
 
 # ------------------------------------------------------------------ exported model
