@@ -62,6 +62,15 @@ def test_q_values_are_the_action_token_logits_at_the_q_positions(tiny, trials):
     torch.testing.assert_close(q_values_from_logits(logits, batch.q_index, torch.as_tensor(chat.action_token_ids)), q)
 
 
+def test_q_values_of_packed_trials_equal_a_gather_of_their_full_logits(tiny, trials):
+    model, chat = tiny
+    qnet = HFQNetwork(model, chat.action_token_ids)
+    batch = packed(chat, trials)
+    with torch.no_grad():
+        gathered = q_values_from_logits(qnet.logits(batch), batch.q_index, torch.as_tensor(chat.action_token_ids))
+        torch.testing.assert_close(gathered, qnet(batch), rtol=1e-5, atol=1e-5)
+
+
 def test_changing_a_future_token_never_changes_an_earlier_q_value(tiny, trials):
     model, chat = tiny
     qnet = HFQNetwork(model, chat.action_token_ids)

@@ -5,8 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +14,6 @@ from icrl_course.train.config import ConfigError
 from icrl_course.train.hf import HFTrainConfig, load_trained, train
 from icrl_course.tokenize import pack
 
-CONFIGS = Path(__file__).resolve().parents[1] / "icrl_course" / "configs"
 TINY_RUN = dict(model="tiny", adapter="full", lr=1e-3, num_trials=12, episodes_per_trial=2, max_episode_steps=6,
                 context_length=256, steps=4, batch_size=2, warmup_steps=1, eval_maps=2, eval_episodes=2,
                 log_every=2, checkpoint_every=2, progress=False)
@@ -42,8 +39,8 @@ def test_unknown_config_fields_are_refused():
 
 
 def test_the_shipped_llama_configs_are_valid_and_the_8b_one_has_the_papers_numbers():
-    tiny = HFTrainConfig.from_json(CONFIGS / "hf_tiny_llama.json")
-    paper = HFTrainConfig.from_json(CONFIGS / "hf_llama31_8b_paper.json")
+    tiny = HFTrainConfig.named("hf_tiny_llama")
+    paper = HFTrainConfig.named("hf_llama31_8b_paper")
     assert tiny.model == "tiny"
     assert (paper.model, paper.adapter, paper.lr, paper.gamma, paper.reward_scale, paper.tau, paper.batch_size,
             paper.context_length, paper.max_episode_steps) == (

@@ -26,6 +26,7 @@ this module builds for CPU lessons and tests (``build_tiny_llama``).
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -74,13 +75,15 @@ def load_causal_lm(
     dtype: str | torch.dtype = "auto",
     device: str = "auto",
     attn_implementation: str = "sdpa",
+    local_files_only: bool = False,
 ):
     """``(model, tokenizer)`` from a local folder or a Hub id, with the same ``from_pretrained`` call for both.
 
     ``"meta-llama/Llama-3.1-8B-Instruct"`` and the folder written by
-    ``build_tiny_llama`` go through the same code. When the Hub cannot be
-    reached (offline, ``HF_HUB_OFFLINE=1``, or a gated model without a token)
-    a ``ModelNotFoundError`` says to pass a local path instead.
+    ``build_tiny_llama`` go through the same code. When the Hub does not
+    provide the model (offline, ``HF_HUB_OFFLINE=1``, ``local_files_only``, a
+    gated model without access, a misspelt id) a ``ModelNotFoundError`` says
+    to pass a local path instead.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -88,16 +91,17 @@ def load_causal_lm(
     torch_dtype = resolve_dtype(dtype, device)
     name = str(path_or_id)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype, attn_implementation=attn_implementation)
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype, attn_implementation=attn_implementation,
+                                                     local_files_only=local_files_only)
     except OSError as error:
         if Path(name).exists():
             raise
         raise ModelNotFoundError(
-            f"could not load {name!r}: there is no local folder of that name and the Hugging Face Hub could not be "
-            "reached (offline, HF_HUB_OFFLINE=1, or a gated model without access). Pass a local path instead: a folder "
-            "with config.json, the weights and the tokenizer, e.g. made once on a connected machine with "
-            f"`huggingface-cli download {name} --local-dir models/{name.split('/')[-1]}`"
+            f"could not load {name!r}: there is no local folder of that name and the Hugging Face Hub did not provide "
+            "it (offline or HF_HUB_OFFLINE=1, a gated model without access, or a misspelt id). Pass a local path "
+            "instead: a folder with config.json, the weights and the tokenizer, e.g. made once on a connected machine "
+            f"with `huggingface-cli download {name} --local-dir models/{name.split('/')[-1]}`"
         ) from error
     return model.to(device), tokenizer
 
@@ -195,13 +199,20 @@ class HFQNetwork(nn.Module):
         restart at 0 in every trial, so a trial's Q-values do not depend on
         what else shares its row.
         """
+        hidden = self._hidden(batch)
+        rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
+        return self._head(hidden[rows, batch.q_index])
+
+    def logits(self, batch: StepBatch) -> torch.Tensor:
+        """The full ``(B, L, V)`` next-token logits of a packed batch, read the same way (for lessons and tests)."""
+        return self._lm().get_output_embeddings()(self._hidden(batch))
+
+    def _hidden(self, batch: StepBatch) -> torch.Tensor:
         allowed = batch.attention_mask()
         dtype = self._head_dtype()
         bias = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, torch.finfo(dtype).min)
-        hidden = self._lm().get_decoder()(input_ids=batch.input_ids, attention_mask=bias,
-                                          position_ids=batch.position_ids, use_cache=False).last_hidden_state
-        rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
-        return self._head(hidden[rows, batch.q_index])
+        return self._lm().get_decoder()(input_ids=batch.input_ids, attention_mask=bias, position_ids=batch.position_ids,
+                                        use_cache=False).last_hidden_state
 
     def _head_dtype(self) -> torch.dtype:
         return self._lm().get_output_embeddings().weight.dtype
@@ -298,7 +309,9 @@ class QLearner:
             from peft import get_peft_model
 
             model.requires_grad_(False)
-            peft_model = get_peft_model(model, adapter.peft_config(), adapter_name=ONLINE)
+            with warnings.catch_warnings():  # peft 0.21 asks transformers 5 a deprecated question; nothing to act on
+                warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+                peft_model = get_peft_model(model, adapter.peft_config(), adapter_name=ONLINE)
             peft_model.add_adapter(TARGET, adapter.peft_config())
             peft_model.set_adapter(ONLINE)  # also makes only the online adapter trainable
             self.online = HFQNetwork(peft_model, action_token_ids)

@@ -20,7 +20,7 @@ DistributedDataParallel averages gradients; nothing here re-implements it::
     accelerate launch --num_processes=4 -m icrl_course.train.hf --config ...
 
 Every process loads the model and all rows; at each step all processes draw
-the same ``batch_size`` rows (one seeded generator) and each takes its share
+the same ``batch_size`` rows (drawn from a generator seeded by the seed and the step) and each takes its share
 (``batch_size`` must divide by the number of processes). GPUs use NCCL, CPUs
 gloo. Process 0 alone logs, checkpoints and evaluates.
 
@@ -34,6 +34,7 @@ rebuild the model around them, for ``load_trained``); ``metrics.jsonl``;
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -51,17 +52,19 @@ from tqdm.auto import tqdm
 from icrl_course import dqn
 from icrl_course.data import load_arrays, load_dataset, save_arrays
 from icrl_course.envs import MapDistribution
+from icrl_course.evaluate import held_out_maps
 from icrl_course.models.hf import AdapterConfig, HFAgent, QLearner, build_tiny_llama, load_causal_lm
 from icrl_course.runtime import pick_device
 from icrl_course.tokenize.base import StepBatch, pack
 from icrl_course.tokenize.chat import ChatTokenizer
-from icrl_course.train.checkpoint import generator_from_state, generator_state, load_optimizer_arrays, optimizer_arrays
+from icrl_course.train.checkpoint import load_optimizer_arrays, optimizer_arrays
 from icrl_course.train.config import ConfigError
 from icrl_course.train.log import MetricsLog
 from icrl_course.trials import Schedule, Trial, TrialResults, run_trials
 
 TINY = "tiny"
 """``model`` value that builds the tiny local Llama (``models.hf.build_tiny_llama``) into ``out_dir/tiny_model``."""
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 STATE_FORMAT = "icrl-course/hf-train-state"
 ADAPTER_FORMAT = "icrl-course/hf-adapter"
 
@@ -189,6 +192,19 @@ class HFTrainConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"config file {path} must hold a JSON object of field: value pairs")
         return cls.from_dict(values)
+
+    @classmethod
+    def named(cls, name: str) -> "HFTrainConfig":
+        """A config shipped in ``icrl_course/configs``: ``hf_tiny_llama`` or ``hf_llama31_8b_paper``."""
+        path = CONFIG_DIR / f"{name}.json"
+        if not path.is_file():
+            shipped = sorted(p.stem for p in CONFIG_DIR.glob("hf_*.json"))
+            raise ConfigError(f"no shipped config named {name!r}; the Hugging Face ones are {shipped}")
+        return cls.from_json(path)
+
+    def replace(self, **changes) -> "HFTrainConfig":
+        """A copy with some fields changed (validated like any config)."""
+        return dataclasses.replace(self, **changes)
 
     def with_overrides(self, assignments: Sequence[str]) -> "HFTrainConfig":
         """Apply ``key=value`` strings (values parsed as JSON when they can be, else taken as text)."""
@@ -367,7 +383,7 @@ def weights_digest(learner: QLearner) -> str:
 def evaluate(learner: QLearner, chat: ChatTokenizer, maps: int = 32, episodes: int = 10, schedule: str = "greedy",
              max_episode_steps: int = 25, seed: int = 0, progress: bool = False) -> TrialResults:
     """Play one trial per held-out map with the KV-cache agent; ``per_episode()`` of the result is the in-context curve."""
-    test_maps = MapDistribution.paper().sample_many(maps, seed=seed, split="test")
+    test_maps = held_out_maps(maps, seed=seed)
     agent = HFAgent(learner.online, chat)
     plan = Schedule.paper() if schedule == "paper" else Schedule.greedy()
     learner.online.eval()
@@ -434,11 +450,10 @@ def train(config: HFTrainConfig) -> RunResult:
     optimiser = torch.optim.AdamW(learner.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     warmup = max(config.warmup_steps, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min(1.0, (s + 1) / warmup))
-    sampler = np.random.default_rng([config.seed, 1])
     step = 0
     state_path = out / "state.safetensors"
     if config.resume and state_path.exists():
-        step, sampler = _restore(state_path, learner, optimiser, scheduler, config)
+        step = _restore(state_path, learner, optimiser, scheduler, config)
     log = MetricsLog(out, resume_iteration=step if step else None, tensorboard=False) if dist.main else None
     objective = config.dqn_config()
     learner.online.train()
@@ -447,6 +462,8 @@ def train(config: HFTrainConfig) -> RunResult:
     rows_seen = hashlib.sha256()
     bar = tqdm(total=config.steps, initial=step, desc="train", disable=not (config.progress and dist.main))
     while step < config.steps:
+        # every process draws the same rows; step i's draw depends on (seed, i) alone, so a resumed run repeats it
+        sampler = np.random.default_rng([config.seed, step])
         picked = torch.as_tensor(sampler.choice(rows.input_ids.shape[0], size=config.batch_size,
                                                 replace=rows.input_ids.shape[0] < config.batch_size))
         mine = picked[dist.rank::dist.world]
@@ -472,7 +489,7 @@ def train(config: HFTrainConfig) -> RunResult:
                 log.write(step, "train", **record)
         if step % config.checkpoint_every == 0 or step == config.steps:
             if dist.main:
-                _save_state(state_path, learner, optimiser, scheduler, sampler, step, config)
+                _save_state(state_path, learner, optimiser, scheduler, step, config)
             dist.barrier()
     bar.close()
     # replicas must end bit-identical (DDP averages gradients); each saw its own rows
@@ -500,13 +517,13 @@ def train(config: HFTrainConfig) -> RunResult:
     return RunResult(learner, chat, evaluation, step, records)
 
 
-def _save_state(path: Path, learner: QLearner, optimiser, scheduler, sampler, step: int, config: HFTrainConfig) -> None:
+def _save_state(path: Path, learner: QLearner, optimiser, scheduler, step: int, config: HFTrainConfig) -> None:
     arrays = {**_arrays(learner.online_state(), "online"), **_arrays(learner.target_state(), "target")}
     optim, groups = optimizer_arrays(optimiser)
     arrays.update(optim)
     arrays["rng/torch"] = torch.get_rng_state().numpy().copy()
     save_arrays(path, arrays, {"format": STATE_FORMAT, "step": step, "config": config.to_dict(), "param_groups": groups,
-                               "scheduler": scheduler.state_dict(), "sampler": generator_state(sampler)})
+                               "scheduler": scheduler.state_dict()})
 
 
 def _restore(path: Path, learner: QLearner, optimiser, scheduler, config: HFTrainConfig):
@@ -525,7 +542,7 @@ def _restore(path: Path, learner: QLearner, optimiser, scheduler, config: HFTrai
     load_optimizer_arrays(optimiser, arrays, header["param_groups"])
     scheduler.load_state_dict(header["scheduler"])
     torch.set_rng_state(torch.from_numpy(np.array(arrays["rng/torch"])))
-    return int(header["step"]), generator_from_state(header["sampler"])
+    return int(header["step"])
 
 
 def save_trained(out_dir: str | Path, learner: QLearner, config: HFTrainConfig, source: str) -> Path:
