@@ -20,9 +20,10 @@ DistributedDataParallel averages gradients; nothing here re-implements it::
     accelerate launch --num_processes=4 -m icrl_course.train.hf --config ...
 
 Every process loads the model and all rows; at each step all processes draw
-the same ``batch_size`` rows (drawn from a generator seeded by the seed and the step) and each takes its share
-(``batch_size`` must divide by the number of processes). GPUs use NCCL, CPUs
-gloo. Process 0 alone logs, checkpoints and evaluates.
+the same ``batch_size`` rows (from a generator seeded by the seed and the
+step) and each takes its share (``batch_size`` must divide by the number of
+processes). GPUs use NCCL, CPUs gloo. Process 0 alone logs, checkpoints and
+evaluates.
 
 Files in ``out_dir``: ``config.json``; ``state.safetensors`` (online and
 target weights, Adam's moments, random states: a killed run resumes from it);
