@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -95,27 +96,34 @@ def trials_from_arrays(arrays: Mapping[str, np.ndarray]) -> list[Trial]:
 
 
 # ------------------------------------------------------------------ files
-def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], header: Mapping[str, Any]) -> Path:
-    """Write arrays and a JSON-able header to a safetensors file, atomically.
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path next to ``path`` to write to; when the block succeeds it is synced and renamed over ``path``.
 
-    The file is written under a temporary name in the same folder, flushed to
-    disk and renamed over ``path``: a reader (or a run killed half-way) sees
-    either the old complete file or the new complete one, never a torn one.
+    A reader (or a run killed half-way) then sees either the old complete file
+    or the new complete one, never a torn one. On failure the temporary file is removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {key: json.dumps(value) for key, value in header.items()}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes files private; datasets and checkpoints are meant to be shared
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata=metadata)
+        yield Path(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], header: Mapping[str, Any]) -> Path:
+    """Write arrays and a JSON-able header to a safetensors file, atomically (see ``atomic_path``)."""
+    metadata = {key: json.dumps(value) for key, value in header.items()}
+    with atomic_path(path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata=metadata)
+    return Path(path)
 
 
 def load_arrays(path: str | Path, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -78,3 +78,8 @@ def test_a_file_of_another_kind_is_refused_by_name(tmp_path):
 def test_saving_leaves_no_temporary_files(tmp_path):
     save_dataset(tmp_path / "d.safetensors", two_trials())
     assert [p.name for p in tmp_path.iterdir()] == ["d.safetensors"]
+
+
+def test_saved_files_are_readable_by_others(tmp_path):
+    path = save_dataset(tmp_path / "d.safetensors", two_trials())
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -19,16 +19,14 @@ corrupted file is reported as such, not as a low-level parser error.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
-from icrl_course.data import DataFileError, load_arrays, save_arrays
+from icrl_course.data import DataFileError, atomic_path, load_arrays, save_arrays
 
 STATE_FORMAT = "icrl-course/train-state"
 MODEL_FORMAT = "icrl-course/model"
@@ -155,30 +153,12 @@ def read_model(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]
 def copy_model(source: str | Path, destination: str | Path) -> tuple[Path, Path]:
     """Copy an exported model (both files, each atomically), e.g. from a run folder to the shipped checkpoints."""
     read_model(source)  # refuse to copy a broken model
-    out = []
     for src, dst in zip(model_paths(source), model_paths(destination)):
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-        os.close(fd)
-        try:
+        with atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        out.append(dst)
-    return out[0], out[1]
+    return model_paths(destination)
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
