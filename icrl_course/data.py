@@ -107,9 +107,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes files private; datasets and checkpoints are meant to be shared
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp (and some writers) make files private; these are meant to be shared
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
