@@ -160,7 +160,8 @@ def main() -> None:
     print(f"{'setting':48s} {'tokens/s':>10s} {'step s':>8s} {'peak GiB':>9s} {'vs first':>9s}")
     base = results[0][1]["tokens_per_s"]
     for name, r in results:
-        print(f"{name:48s} {r['tokens_per_s']:10.0f} {r['step_s']:8.3f} {r['peak_gib']:9.2f} {r['tokens_per_s'] / base:8.2f}x")
+        peak = f"{r['peak_gib']:9.2f}" if device.type == "cuda" else f"{'n/a':>9s}"
+        print(f"{name:48s} {r['tokens_per_s']:10.0f} {r['step_s']:8.3f} {peak} {r['tokens_per_s'] / base:8.2f}x")
 
 
 if __name__ == "__main__":

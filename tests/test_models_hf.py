@@ -211,3 +211,11 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_path, trials):
         learner.online(packed(chat, trials)).sum().backward()
         grads.append(torch.cat([p.grad.flatten() for p in learner.parameters()]))
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-6)
+
+
+def test_the_adapter_wraps_the_configured_target_modules_only(tiny_path):
+    model, tokenizer = load_causal_lm(tiny_path, device="cpu")
+    learner = QLearner(model, ChatTokenizer(tokenizer).action_token_ids,
+                       AdapterConfig(kind="lora", target_modules=["q_proj", "o_proj"]))
+    wrapped = {name.split(".")[-3] for name in learner.online_state()}  # ...q_proj.lora_A.weight
+    assert wrapped == {"q_proj", "o_proj"}

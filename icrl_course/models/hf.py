@@ -39,7 +39,7 @@ from icrl_course import dqn
 from icrl_course.envs import LakeMap
 from icrl_course.runtime import pick_device
 from icrl_course.tokenize.base import StepBatch
-from icrl_course.tokenize.chat import LLAMA3, ChatFormat, ChatTokenizer
+from icrl_course.tokenize.chat import LLAMA3, ChatTokenizer
 from icrl_course.trials import Transition
 
 ADAPTER_KINDS = ("ia3", "lora", "full")
@@ -432,21 +432,3 @@ class HFAgent:
             self.tokens[b].extend(self.chat.after_action_tokens(step.actions[b], step.rewards[b], step.next_obs[b],
                                                                 bool(step.terminated[b]), bool(step.truncated[b])))
         self.active = step.active.copy()
-
-
-@dataclass
-class LoadedQModel:
-    """What ``load_q_model`` returns: the learner, the chat tokenizer, and where the model came from."""
-
-    learner: QLearner
-    chat: ChatTokenizer
-    source: str
-
-
-def load_q_model(path_or_id: str | Path, adapter: AdapterConfig = AdapterConfig(), dtype: str = "auto",
-                 device: str = "auto", gradient_checkpointing: bool = False, fmt: ChatFormat = LLAMA3) -> LoadedQModel:
-    """Load a causal LM, check its tokenizer carries the chat format, and wrap it with adapters and a target."""
-    model, tokenizer = load_causal_lm(path_or_id, dtype=dtype, device=device)
-    chat = ChatTokenizer(tokenizer, fmt)
-    learner = QLearner(model, chat.action_token_ids, adapter, gradient_checkpointing)
-    return LoadedQModel(learner, chat, str(path_or_id))
