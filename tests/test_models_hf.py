@@ -7,7 +7,7 @@ import torch
 from icrl_course.envs import MapDistribution
 from icrl_course.models.hf import (
     AdapterConfig, HFAgent, HFQNetwork, ModelNotFoundError, QLearner, build_tiny_llama, load_causal_lm,
-    q_values_from_logits,
+    q_values_from_logits, resolve_dtype,
 )
 from icrl_course.tokenize import pack
 from icrl_course.tokenize.chat import ChatTokenizer
@@ -219,3 +219,10 @@ def test_the_adapter_wraps_the_configured_target_modules_only(tiny_path):
                        AdapterConfig(kind="lora", target_modules=["q_proj", "o_proj"]))
     wrapped = {name.split(".")[-3] for name in learner.online_state()}  # ...q_proj.lora_A.weight
     assert wrapped == {"q_proj", "o_proj"}
+
+
+def test_auto_dtype_is_float32_on_cpu_and_names_are_checked():
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(ValueError, match="dtype='fp8' must be 'auto' or one of"):
+        resolve_dtype("fp8", torch.device("cpu"))
