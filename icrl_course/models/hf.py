@@ -197,7 +197,8 @@ class HFQNetwork(nn.Module):
         Packed trials see only themselves: the 4D mask comes from
         ``batch.attention_mask()`` (causal, within one segment) and positions
         restart at 0 in every trial, so a trial's Q-values do not depend on
-        what else shares its row.
+        what else shares its row. A 4D mask works with the ``sdpa`` and
+        ``eager`` attention implementations (not ``flash_attention_2``).
         """
         hidden = self._hidden(batch)
         rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
