@@ -8,7 +8,7 @@ from icrl_course.train.config import ConfigError, TrainConfig
 @pytest.mark.parametrize("field, value", [
     ("lr", -1e-3), ("lr", 0.0), ("gamma", 1.5), ("tau", 0.0), ("n_head", 0), ("episodes_per_trial", 0),
     ("max_episode_steps", 0), ("epsilon_end", 2.0), ("map_preset", "mars"), ("edge_cap", 0),
-    ("batch_trials", 0), ("source", "tape"), ("device", "tpu"), ("iterations", 0), ("checkpoint_every", 0),
+    ("batch_trials", 0), ("lr_schedule", "step"), ("source", "tape"), ("device", "tpu"), ("iterations", 0), ("checkpoint_every", 0),
 ])
 def test_invalid_value_is_rejected_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=rf"^{field}="):
@@ -82,3 +82,11 @@ def test_configs_kept_in_the_library_load_by_name_and_unknown_names_list_the_kno
     assert TrainConfig.named("paper-small").map_preset == "paper"
     with pytest.raises(ConfigError, match="known: .*paper-small"):
         TrainConfig.named("paper-huge")
+
+
+def test_cosine_learning_rate_falls_from_lr_to_zero_and_constant_stays():
+    cosine = TrainConfig(iterations=100, lr=1e-3, lr_schedule="cosine")
+    assert cosine.learning_rate(0) == 1e-3
+    assert cosine.learning_rate(50) == pytest.approx(5e-4)
+    assert cosine.learning_rate(100) == pytest.approx(0.0)
+    assert TrainConfig(lr=1e-3).learning_rate(70) == 1e-3

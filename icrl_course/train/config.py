@@ -88,6 +88,9 @@ class TrainConfig:
     """Polyak rate: after every update, target <- (1 - tau) * target + tau * online."""
     lr: float = 1e-3
     """Adam learning rate."""
+    lr_schedule: str = "constant"
+    """``constant``, or ``cosine``: the learning rate follows half a cosine from ``lr`` down to 0 at the last
+    iteration, so the final policy settles instead of chasing the latest batches."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     grad_clip: float = 1.0
@@ -147,6 +150,12 @@ class TrainConfig:
         """The objective's hyper-parameters in ``icrl_course.dqn``'s own config."""
         return DQNConfig(gamma=self.gamma, reward_scale=self.reward_scale, double=self.double_dqn, n_step=self.n_step,
                          loss=self.loss, huber_delta=self.huber_delta, tau=self.tau)
+
+    def learning_rate(self, iteration: int) -> float:
+        """Adam's learning rate during an iteration, as ``lr_schedule`` says."""
+        if self.lr_schedule == "cosine":
+            return self.lr * 0.5 * (1.0 + math.cos(math.pi * iteration / self.iterations))
+        return self.lr
 
     def epsilon(self, iteration: int) -> float:
         """Exploration rate at an iteration: linear from ``epsilon_start`` to ``epsilon_end``, then flat."""
@@ -275,6 +284,7 @@ def _validate(c: TrainConfig) -> None:
     need(c.huber_delta > 0.0 and math.isfinite(c.huber_delta), "huber_delta", "use a positive threshold such as 1.0")
     need(0.0 < c.tau <= 1.0, "tau", "a Polyak rate in (0, 1]; 1 copies the online network after every update")
     need(c.lr > 0.0 and math.isfinite(c.lr), "lr", "use a positive learning rate such as 1e-3")
+    need(c.lr_schedule in ("constant", "cosine"), "lr_schedule", "choose 'constant' or 'cosine'")
     need(c.weight_decay >= 0.0, "weight_decay", "use 0 or a positive value")
     need(c.grad_clip >= 0.0, "grad_clip", "use 0 (no clipping) or a positive norm")
     need(c.source in ("online", "offline"), "source", "choose 'online' or 'offline'")

@@ -254,6 +254,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
             played_at = time.perf_counter()
             stats = []
             if config.source == "offline" or len(run.replay) >= config.warmup_trials:
+                for group in run.optimizer.param_groups:
+                    group["lr"] = config.learning_rate(it)
                 for _ in range(config.updates_per_iteration):
                     batch = run.replay.sample_batch(config.batch_trials, rng, run.context_length, run.tokenizer.pad_id)
                     batch = batch.to(run.device)
