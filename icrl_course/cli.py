@@ -54,7 +54,7 @@ def _dataset_parser(sub) -> None:
             "Behaviour spec: comma-separated NAME[:EPSILON][*WEIGHT] entries. NAME is oracle (knows the map),\n"
             "explorer (memorises what it saw), q-learning (tabular, inside the trial) or random; EPSILON is the\n"
             "probability of a random action at every step; WEIGHT is the entry's share of the trials.\n"
-            "Example: 'oracle:0.1*0.7,random*0.3' = 70%% of trials by an oracle with 10%% random actions, 30%% random."),
+            "Example: 'oracle:0.1*0.7,random*0.3' = 70% of trials by an oracle with 10% random actions, 30% random."),
     )
     p.add_argument("--behaviour", required=True, help="behaviour policy spec (see above)")
     p.add_argument("--trials", type=int, required=True, help="number of trials, each on its own distinct map")
@@ -74,7 +74,7 @@ def _evaluate_parser(sub) -> None:
         "evaluate", formatter_class=RAW, help="in-context learning curve of a checkpoint beside the baselines",
         description=(
             "Play greedily on held-out maps (the test split, never trained on) with frozen weights and print success\n"
-            "per episode with 95%% bootstrap confidence intervals over maps, for the checkpoint and the baselines."),
+            "per episode with 95% bootstrap confidence intervals over maps, for the checkpoint and the baselines."),
     )
     p.add_argument("--checkpoint", required=True,
                    help="a shipped checkpoint name (see icrl_course.checkpoints.available()), a run folder, "
