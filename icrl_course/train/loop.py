@@ -270,11 +270,13 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
                 last_eval = _evaluate(run, eval_maps, explorer_curve)
             run.clock["wall_seconds"] += time.perf_counter() - wall
             run.clock["cpu_seconds"] += time.process_time() - cpu
-            if run.iteration % config.checkpoint_every == 0 or run.iteration == end:
-                run.save(last_eval)  # its own time is left out of the clocks: they must match across a resume
             log.write(it, "train", **record, env_steps=run.env_steps, updates=run.updates, **run.clock)
             if evaluated:
                 log.write(it, "eval", **last_eval, **run.clock)
+            # Log first, then checkpoint: a kill between the two leaves records that a resume drops
+            # (they come after the older checkpoint), never a checkpoint whose records are missing.
+            if run.iteration % config.checkpoint_every == 0 or run.iteration == end:
+                run.save(last_eval)  # its own time is left out of the clocks: they must match across a resume
             bar.update(1)
             bar.set_postfix(loss=record.get("loss", float("nan")), eps=record.get("epsilon", 0.0),
                             success=np.mean(recent) if recent else float("nan"),
