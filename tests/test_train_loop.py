@@ -140,3 +140,12 @@ def test_run_killed_with_sigkill_and_resumed_ends_with_the_weights_of_an_uninter
     subprocess.run(_cli(tmp_path / "tiny.json", killed), check=True, env=env, capture_output=True)
     assert same_weights(tmp_path / "whole", killed)
     assert list(read_metrics(killed, "train")["iteration"]) == list(range(12))
+
+
+def test_records_written_after_the_last_checkpoint_are_dropped_on_resume(tmp_path):
+    config = tiny(iterations=4, eval_every=0, checkpoint_every=2)
+    train(config, tmp_path, stop_at=2)
+    with open(tmp_path / "metrics.jsonl", "a") as log:  # what a run killed during iteration 2 leaves behind
+        log.write(json.dumps({"iteration": 2, "kind": "train", "loss": 1.0}) + "\n")
+    train(config, tmp_path)
+    assert list(read_metrics(tmp_path, "train")["iteration"]) == [0, 1, 2, 3]

@@ -41,7 +41,8 @@ class MetricsLog:
         if tensorboard and importlib.util.find_spec("tensorboard") is not None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=resume_iteration)
+            purge = None if resume_iteration is None else resume_iteration + 1
+            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=purge)
 
     def _drop_after(self, iteration: int) -> None:
         kept = [line for line in _lines(self.path) if json.loads(line)["iteration"] <= iteration]

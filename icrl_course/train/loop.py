@@ -226,7 +226,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
         run.restore(state_path)
     else:
         config.to_json(run_dir / CONFIG_FILE)
-    log = MetricsLog(run_dir, resume_iteration=run.iteration if state_path.exists() else None)
+    # Records are numbered by iteration from 0, so a state after N iterations keeps records 0..N-1.
+    log = MetricsLog(run_dir, resume_iteration=run.iteration - 1 if state_path.exists() else None)
     eval_maps = evaluation_maps(config)
     explorer = run_trials(ExplorerAgent(), eval_maps, config.episodes_per_trial, seed=config.eval_seed,
                           max_episode_steps=config.max_episode_steps, is_slippery=config.is_slippery)
