@@ -149,3 +149,21 @@ def test_records_written_after_the_last_checkpoint_are_dropped_on_resume(tmp_pat
         log.write(json.dumps({"iteration": 2, "kind": "train", "loss": 1.0}) + "\n")
     train(config, tmp_path)
     assert list(read_metrics(tmp_path, "train")["iteration"]) == [0, 1, 2, 3]
+
+
+def test_act_with_target_exports_the_polyak_averaged_network(tmp_path):
+    train(tiny(iterations=2, eval_every=0, checkpoint_every=2, act_with="target"), tmp_path)
+    state = load_file(tmp_path / "state.safetensors")
+    exported = weights(tmp_path)
+    assert all(np.array_equal(v, state["target/" + k[len("model/"):]]) for k, v in exported.items())
+    assert not all(np.array_equal(v, state[k]) for k, v in exported.items())
+
+
+def test_a_finished_run_trained_again_only_re_exports_with_the_new_act_with(tmp_path):
+    config = tiny(iterations=2, eval_every=0, checkpoint_every=2)
+    train(config, tmp_path)
+    before = (tmp_path / "metrics.jsonl").read_text()
+    result = train(config.replace(act_with="target"), tmp_path)
+    state = load_file(tmp_path / "state.safetensors")
+    assert all(np.array_equal(v, state["target/" + k[len("model/"):]]) for k, v in weights(tmp_path).items())
+    assert (tmp_path / "metrics.jsonl").read_text() == before and result.iterations == 2

@@ -123,6 +123,9 @@ class TrainConfig:
     """... over this fraction of ``iterations``, then staying there."""
 
     # ---------------------------------------------------------------- evaluation, logging, checkpoints
+    act_with: str = "online"
+    """Network that plays the evaluations and is exported: ``online``, or ``target``, the Polyak average of
+    the online network's recent weights (a smoother policy). Training play always uses the online one."""
     eval_every: int = 50
     """Evaluate greedily on held-out (test-split) maps every this many iterations (0: only at the end)."""
     eval_maps: int = 64
@@ -301,5 +304,6 @@ def _validate(c: TrainConfig) -> None:
              f"it cannot exceed replay_capacity={c.replay_capacity}, or no update would ever happen")
     for name in ("epsilon_start", "epsilon_end", "epsilon_fraction"):
         need(0.0 <= getattr(c, name) <= 1.0, name, "a number in [0, 1]")
+    need(c.act_with in ("online", "target"), "act_with", "choose 'online' or 'target'")
     need(c.eval_every >= 0, "eval_every", "use 0 (evaluate only at the end) or a positive number of iterations")
     need(c.checkpoint_every >= 1, "checkpoint_every", "use a positive number of iterations")

@@ -65,8 +65,9 @@ MODEL_STEM = "model"
 CLOCKS = ("wall_seconds", "cpu_seconds", "play_seconds", "update_seconds")
 """Cumulative timers of a run (kept across resumes): all its time, this process's CPU time (on a shared
 machine, closer to what the run costs on a free one), and the wall time spent playing and updating."""
-RESUMABLE_CHANGES = {"progress", "device", "threads"}
-"""Config fields that may differ when resuming: they change how fast a run goes, not what it computes."""
+RESUMABLE_CHANGES = {"progress", "device", "threads", "act_with"}
+"""Config fields that may differ when resuming: they change how fast a run goes, or which of its
+networks is evaluated and exported, not what it trains."""
 
 
 # ------------------------------------------------------------------------ building blocks
@@ -121,7 +122,7 @@ def dqn_update(model: QTransformer, target: QTransformer, optimizer: torch.optim
 
 @dataclass
 class TrainResult:
-    """What ``train`` hands back: the trained network and where its files are."""
+    """What ``train`` hands back: the network that acts (``config.act_with``) and where the run's files are."""
 
     model: QTransformer
     tokenizer: CompactTokenizer
@@ -162,6 +163,11 @@ class _Run:
         self.updates = 0
         self.clock = dict.fromkeys(CLOCKS, 0.0)
 
+    @property
+    def acting(self) -> QTransformer:
+        """The network evaluated and exported (``config.act_with``)."""
+        return self.target if self.config.act_with == "target" else self.model
+
     def save(self, last_eval: dict[str, Any] | None) -> None:
         """Write the full state, then the exported model, each atomically."""
         optim, groups = optimizer_arrays(self.optimizer)
@@ -181,7 +187,7 @@ class _Run:
             "trained": {"iterations": self.iteration, "env_steps": self.env_steps, "updates": self.updates,
                         **{k: round(v, 1) for k, v in self.clock.items()}, "last_eval": last_eval},
         }
-        return save_model(path, self.model, spec)
+        return save_model(path, self.acting, spec)
 
     def restore(self, path: Path) -> None:
         arrays, header = load_training_state(path)
@@ -209,8 +215,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
     ``state.safetensors`` (every ``checkpoint_every`` iterations and at the
     end) and the exported model ``model.safetensors`` + ``model.json``. When it
     already holds a state and ``resume`` is True, training continues from it
-    (the saved config must match, except ``progress``, ``device``, ``threads``);
-    with ``resume=False`` an existing state is an error rather than overwritten.
+    (the saved config must match, except ``progress``, ``device``, ``threads`` and
+    ``act_with``); on a finished run it only evaluates and exports the model again.
+    With ``resume=False`` an existing state is an error rather than overwritten.
     ``stop_at`` pauses the run after that many iterations (with a checkpoint
     there), so a long run can be done in slices; calling ``train`` again resumes it.
     """
@@ -237,6 +244,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
     bar = tqdm(total=config.iterations, initial=run.iteration, desc="training", disable=not config.progress)
     try:
         end = config.iterations if stop_at is None else min(stop_at, config.iterations)
+        started_at = run.iteration
         while run.iteration < end:
             wall, cpu = time.perf_counter(), time.process_time()
             it = run.iteration
@@ -282,16 +290,20 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
             bar.set_postfix(loss=record.get("loss", float("nan")), eps=record.get("epsilon", 0.0),
                             success=np.mean(recent) if recent else float("nan"),
                             eval=last_eval["mean_success"] if last_eval else float("nan"), refresh=False)
+        if started_at == run.iteration == config.iterations:
+            # A finished run asked to train again: refresh its exported model (e.g. after act_with changed).
+            last_eval = _evaluate(run, eval_maps, explorer_curve)
+            run.export(run_dir / MODEL_STEM, last_eval)
     finally:
         bar.close()
         log.close()
-    return TrainResult(run.model, run.tokenizer, run_dir, run.iteration, run.clock["wall_seconds"], last_eval)
+    return TrainResult(run.acting, run.tokenizer, run_dir, run.iteration, run.clock["wall_seconds"], last_eval)
 
 
 def _evaluate(run: _Run, maps: list, explorer_curve: np.ndarray) -> dict[str, Any]:
     """Greedy play on the held-out maps: success per episode, its mean, and the explorer's for reference."""
     config = run.config
-    played = run_trials(TransformerAgent(run.model, run.tokenizer), maps, config.episodes_per_trial,
+    played = run_trials(TransformerAgent(run.acting, run.tokenizer), maps, config.episodes_per_trial,
                         seed=config.eval_seed, max_episode_steps=config.max_episode_steps,
                         is_slippery=config.is_slippery)
     curve = success_by_episode(played)
