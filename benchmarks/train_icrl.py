@@ -85,11 +85,11 @@ def main() -> None:
         runs.append(args.run_dir)
     if not runs:
         runs = sorted(Path("runs").glob("paper-small-seed*"))
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads here; load average {os.getloadavg()[0]:.1f} now")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; "
+          f"load average {os.getloadavg()[0]:.1f} now (wall times depend on what else ran)")
     table = pd.DataFrame([summarise(r) for r in runs if (r / "metrics.jsonl").exists()]).set_index("run")
     with pd.option_context("display.width", 250, "display.max_columns", 30):
-        print(table.T.to_string())
+        print(table.astype(object).T.to_string(na_rep="not reached"))
 
 
 if __name__ == "__main__":
