@@ -77,6 +77,7 @@ def tokenizer_for(config: TrainConfig) -> CompactTokenizer:
 
 
 def model_config_for(config: TrainConfig) -> TransformerConfig:
+    """The transformer's size from a training config, with the field sizes of its tokenizer."""
     return TransformerConfig(field_sizes=tokenizer_for(config).field_sizes, n_layer=config.n_layer,
                              n_head=config.n_head, n_embd=config.n_embd, mlp_ratio=config.mlp_ratio,
                              dropout=config.dropout)
