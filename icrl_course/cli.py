@@ -61,7 +61,7 @@ def _dataset_parser(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="output file (.safetensors)")
     p.add_argument("--maps", default="paper", choices=["paper", "paper_ood", "gymnasium"],
                    help="map distribution preset (default: paper, 3-5 x 3-5)")
-    p.add_argument("--split", default="train", choices=["train", "test"],
+    p.add_argument("--split", default="train", choices=["train", "val", "test"],
                    help="which split the maps come from (default: train; test maps are for evaluation)")
     p.add_argument("--episodes", type=int, default=10, help="episodes per trial (default: 10)")
     p.add_argument("--max-episode-steps", type=int, default=25, help="time limit of one episode (default: 25)")

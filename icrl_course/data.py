@@ -227,7 +227,7 @@ def generate_trials(
     behaviours: Behaviour | Sequence[Behaviour],
     num_trials: int,
     distribution: MapDistribution | None = None,
-    split: Literal["train", "test"] | None = "train",
+    split: Literal["train", "val", "test"] | None = "train",
     episodes: int = 10,
     max_episode_steps: int = 25,
     is_slippery: bool = False,

@@ -20,6 +20,7 @@ from icrl_course.envs import (
     PAPER_IN_DISTRIBUTION,
     PAPER_OUT_OF_DISTRIBUTION,
     TEST_FRACTION,
+    VAL_FRACTION,
     BatchFrozenLake,
     DistributionError,
     FrozenLakeEnv,
@@ -123,10 +124,20 @@ def test_same_seed_same_maps_and_maps_are_distinct():
     assert first != PAPER_IN_DISTRIBUTION.sample_many(40, seed=4)
 
 
-def test_test_split_holds_about_test_fraction_of_maps():
+def test_test_and_val_splits_hold_about_their_fractions_of_maps():
     maps = PAPER_IN_DISTRIBUTION.sample_many(2_000, seed=1)
-    share = np.mean([split_of(m) == "test" for m in maps])
-    assert abs(share - TEST_FRACTION) < 5 * np.sqrt(TEST_FRACTION * (1 - TEST_FRACTION) / len(maps))
+    for split, fraction in (("test", TEST_FRACTION), ("val", VAL_FRACTION)):
+        share = np.mean([split_of(m) == split for m in maps])
+        assert abs(share - fraction) < 5 * np.sqrt(fraction * (1 - fraction) / len(maps)), split
+
+
+def test_split_of_reads_the_digest_buckets():
+    # Hand-picked maps whose digests' first 32 bits fall in each bucket: [0, .2) test, [.2, .3) val, else train.
+    maps = PAPER_IN_DISTRIBUTION.sample_many(300, seed=5)
+    for m in maps:
+        bucket = int(m.digest[:8], 16) / 16**8
+        expected = "test" if bucket < 0.2 else "val" if bucket < 0.3 else "train"
+        assert split_of(m) == expected
 
 
 DISTRIBUTIONS = st.sampled_from([
@@ -142,13 +153,16 @@ DISTRIBUTIONS = st.sampled_from([
 @given(distribution=DISTRIBUTIONS, n=st.integers(1, 6), train_seed=st.integers(0, 2**32 - 1), test_seed=st.integers(0, 2**32 - 1))
 def test_sampled_maps_are_solvable_and_splits_never_share_a_map(distribution, n, train_seed, test_seed):
     train = distribution.sample_many(n, seed=train_seed, split="train")
+    val = distribution.sample_many(n, seed=test_seed, split="val")
     test = distribution.sample_many(n, seed=test_seed, split="test")
-    for lake_map in train + test:
+    for lake_map in train + val + test:
         assert lake_map.is_solvable(distribution.min_hops), lake_map
         assert distribution.rows[0] <= lake_map.nrow <= distribution.rows[1]
         assert distribution.cols[0] <= lake_map.ncol <= distribution.cols[1]
     assert {split_of(m) for m in train} == {"train"} and {split_of(m) for m in test} == {"test"}
-    assert not {m.digest for m in train} & {m.digest for m in test}
+    assert {split_of(m) for m in val} == {"val"}
+    digests = [{m.digest for m in part} for part in (train, val, test)]
+    assert not digests[0] & digests[1] and not digests[0] & digests[2] and not digests[1] & digests[2]
 
 
 def test_solvable_mask_agrees_with_is_solvable_on_random_boards():

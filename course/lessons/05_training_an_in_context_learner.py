@@ -102,7 +102,7 @@ except ValueError as error:
 #
 # `train(config, run_dir)` runs the loop with a progress bar (loss, exploration rate, recent
 # success), appends metrics to `run_dir/metrics.jsonl` (and TensorBoard when installed), evaluates
-# greedily on held-out test-split maps every `eval_every` iterations, and writes the whole state
+# greedily on held-out val-split maps every `eval_every` iterations, and writes the whole state
 # atomically every `checkpoint_every` iterations. Here the recipe trains for 120 iterations, a quarter
 # of the shipped run: 10 to 15 minutes on one laptop core, enough to see success on held-out maps rise
 # well above random play (in CI it runs 4 tiny iterations: too short to learn, but every part runs).

@@ -1,7 +1,7 @@
 """Frozen Lake, the environment family every experiment in the course runs on.
 
 ``LakeMap`` is one map; ``MapDistribution`` draws maps (the paper's and
-gymnasium's styles) with held-out splits by digest; ``FrozenLakeEnv`` is a
+gymnasium's styles) with train/val/test splits by digest; ``FrozenLakeEnv`` is a
 gymnasium env with FrozenLake-v1's dynamics; ``BatchFrozenLake`` steps many
 lakes at once with NumPy.
 """
@@ -10,7 +10,9 @@ from icrl_course.envs.batch import BatchFrozenLake
 from icrl_course.envs.distribution import (
     PAPER_IN_DISTRIBUTION,
     PAPER_OUT_OF_DISTRIBUTION,
+    SPLITS,
     TEST_FRACTION,
+    VAL_FRACTION,
     DistributionError,
     MapDistribution,
     split_of,
@@ -24,5 +26,5 @@ register()
 __all__ = [
     "ACTION_NAMES", "BatchFrozenLake", "DOWN", "DistributionError", "ENV_ID", "FrozenLakeEnv", "LEFT",
     "LakeMap", "MapDistribution", "MapError", "PAPER_IN_DISTRIBUTION", "PAPER_OUT_OF_DISTRIBUTION",
-    "RIGHT", "TEST_FRACTION", "UP", "map_figure", "register", "split_of",
+    "RIGHT", "SPLITS", "TEST_FRACTION", "UP", "VAL_FRACTION", "map_figure", "register", "split_of",
 ]

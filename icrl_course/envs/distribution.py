@@ -1,9 +1,13 @@
-"""Distributions over Frozen Lake maps, with train/test splits fixed by each map's digest.
+"""Distributions over Frozen Lake maps, with train/val/test splits fixed by each map's digest.
 
 Why: in-context learning is only shown on maps the model never trained on.
 Splitting by seed ("train on seeds 0-999, test on 1000-1199") does not
 guarantee that: two seeds can draw the same small map. Here a map's split is a
 function of its digest, so a test map can never be drawn for training.
+
+Three splits, as in any honest experiment: ``train`` maps are trained on,
+``val`` maps make every choice (which network to export, when to stop, any
+hyper-parameter), ``test`` maps give the reported number once.
 """
 
 from __future__ import annotations
@@ -18,12 +22,22 @@ from icrl_course.runtime import as_rng
 
 TEST_FRACTION = 0.2
 """Share of all possible maps (by digest) that belong to the held-out ``test`` split."""
+VAL_FRACTION = 0.1
+"""Share of all possible maps (by digest) that belong to the ``val`` split, used for every model choice."""
+SPLITS = ("train", "val", "test")
 
 
 def split_of(lake_map: LakeMap) -> str:
-    """``"test"`` or ``"train"``, decided by the map's digest alone."""
+    """``"train"``, ``"val"`` or ``"test"``, decided by the map's digest alone.
+
+    The digest's first 32 bits, read as a number in [0, 1), fall in
+    ``[0, TEST_FRACTION)`` for test, the next ``VAL_FRACTION`` for val and the
+    rest for train, so the three splits are disjoint for every distribution.
+    """
     bucket = int(lake_map.digest[:8], 16) / 16**8
-    return "test" if bucket < TEST_FRACTION else "train"
+    if bucket < TEST_FRACTION:
+        return "test"
+    return "val" if bucket < TEST_FRACTION + VAL_FRACTION else "train"
 
 
 class DistributionError(ValueError):
@@ -161,17 +175,17 @@ class MapDistribution:
         self,
         n: int,
         seed: int | np.random.Generator | None = None,
-        split: Literal["train", "test"] | None = None,
+        split: Literal["train", "val", "test"] | None = None,
     ) -> list[LakeMap]:
         """``n`` distinct solvable maps, all from ``split`` when it is given.
 
         Distinct means distinct digests. The split is decided by each map's
-        digest (``split_of``), so ``split="test"`` maps never appear among
-        ``split="train"`` maps, whatever seeds the two calls use. At most
+        digest (``split_of``), so ``split="test"`` (or ``"val"``) maps never
+        appear among ``split="train"`` maps, whatever seeds the two calls use. At most
         ``max_tries`` draws per asked-for map are made before giving up.
         """
-        if split not in (None, "train", "test"):
-            raise DistributionError(f"split={split!r} must be 'train', 'test' or None")
+        if split not in (None, *SPLITS):
+            raise DistributionError(f"split={split!r} must be 'train', 'val', 'test' or None")
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise DistributionError(f"n={n!r} must be an int >= 0")
         rng = as_rng(seed)

@@ -127,11 +127,11 @@ class TrainConfig:
     """Network that plays the evaluations and is exported: ``online``, or ``target``, the Polyak average of
     the online network's recent weights (a smoother policy). Training play always uses the online one."""
     eval_every: int = 50
-    """Evaluate greedily on held-out (test-split) maps every this many iterations (0: only at the end)."""
+    """Evaluate greedily on held-out val-split maps every this many iterations (0: only at the end)."""
     eval_maps: int = 64
     """Number of held-out maps in each evaluation (the same maps every time)."""
     eval_seed: int = 2025
-    """Seed that draws the evaluation maps from the test split: keep it fixed to compare runs and seeds."""
+    """Seed that draws the evaluation maps from the val split: keep it fixed to compare runs and seeds."""
     checkpoint_every: int = 50
     """Write the full training state (weights, optimiser, replay, RNGs) every this many iterations."""
     progress: bool = True
@@ -142,7 +142,7 @@ class TrainConfig:
 
     # ---------------------------------------------------------------- derived
     def map_distribution(self) -> MapDistribution:
-        """The training maps' distribution (the held-out test split is drawn from the same one).
+        """The training maps' distribution (the held-out val and test splits are drawn from the same one).
 
         JSON lists in ``map_options`` become the tuples ``MapDistribution`` wants (``"rows": [3, 4]``).
         """

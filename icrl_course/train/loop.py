@@ -12,7 +12,7 @@ One iteration of ``train``:
    by Polyak averaging after every step;
 3. **measure**: loss and recent success go to ``metrics.jsonl`` and the
    progress bar; every ``eval_every`` iterations the greedy network plays
-   held-out test-split maps (with frozen weights: any improvement across
+   held-out val-split maps (with frozen weights: any improvement across
    episodes is in-context learning);
 4. **checkpoint**: every ``checkpoint_every`` iterations the whole state is
    written atomically; ``train`` on a run folder that holds one resumes there.
@@ -89,8 +89,9 @@ def context_length(config: TrainConfig) -> int:
 
 
 def evaluation_maps(config: TrainConfig) -> list:
-    """The held-out maps every evaluation of this config uses: test split, drawn with ``eval_seed``."""
-    return config.map_distribution().sample_many(config.eval_maps, seed=config.eval_seed, split="test")
+    """The held-out maps every evaluation of this config uses: the val split (model choices are made there;
+    the test split is kept for the reported number), drawn with ``eval_seed``."""
+    return config.map_distribution().sample_many(config.eval_maps, seed=config.eval_seed, split="val")
 
 
 def success_by_episode(results: TrialResults) -> np.ndarray:
