@@ -135,14 +135,61 @@ def test_gymnasium_make_time_limit_can_be_changed_and_the_env_keeps_none():
     assert [t for t, (_, _, truncated) in enumerate(steps, start=1) if truncated][0] == 7
 
 
-@pytest.mark.parametrize("slippery", [False, True])
-def test_gymnasium_env_checker_passes(slippery):
-    rows = ["SFFS", "FHFF", "FFSH", "HFFG"]
+GYM_MODES = [
+    pytest.param({}, id="no-arguments"),
+    pytest.param({"is_slippery": True, "render_mode": "ansi"}, id="drawn-slippery-ansi"),
+    pytest.param({"render_mode": "plotly"}, id="drawn-plotly"),
+    pytest.param({"distribution": MapDistribution.paper_ood()}, id="drawn-ood"),
+    pytest.param({"map_name": "4x4", "is_slippery": True}, id="map_name-4x4-slippery"),
+    pytest.param({"map_name": "8x8", "render_mode": "ansi"}, id="map_name-8x8-ansi"),
+    pytest.param({"desc": ["SFFS", "FHFF", "FFSH", "HFFG"], "render_mode": "plotly"}, id="desc-plotly"),
+    pytest.param({"lake_map": ["SFFS", "FHFF", "FFSH", "HFFG"], "is_slippery": True}, id="lake_map-slippery"),
+]
+
+
+@pytest.mark.parametrize("kwargs", GYM_MODES)
+def test_gymnasium_env_checker_passes_in_every_mode_without_a_warning(kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_env(gymnasium.make(ENV_ID, lake_map=rows, is_slippery=slippery, render_mode="ansi").unwrapped)
+        check_env(gymnasium.make(ENV_ID, **kwargs).unwrapped)
     with pytest.warns(UserWarning, match="not having a spec"):  # the one thing it cannot test on a bare env
-        check_env(FrozenLakeEnv(rows, is_slippery=slippery))
+        check_env(FrozenLakeEnv(**kwargs))
+
+
+def test_gymnasium_make_with_no_arguments_plays_a_paper_map_drawn_from_the_reset_seed():
+    env = gymnasium.make(ENV_ID)
+    env.reset(seed=5)
+    first = env.unwrapped.lake_map
+    assert first == MapDistribution.paper().sample(np.random.default_rng(5))  # the reset's seed, nothing else
+    assert env.observation_space == gymnasium.spaces.Discrete(25)  # the largest paper map: 5 x 5
+    env.reset()
+    assert env.unwrapped.lake_map == first  # an unseeded reset keeps the map: episodes of one trial share it
+    drawn = set()
+    for seed in range(20):
+        env.reset(seed=seed)
+        drawn.add(env.unwrapped.lake_map)
+        assert env.unwrapped.lake_map.is_solvable(4) and env.unwrapped.lake_map.n_states <= 25
+    assert len(drawn) == 20
+
+
+def test_map_name_gives_gymnasiums_maps_with_gymnasiums_dynamics():
+    for name in ("4x4", "8x8"):
+        ours = gymnasium.make(ENV_ID, map_name=name, is_slippery=True).unwrapped
+        theirs = gymnasium.make("FrozenLake-v1", map_name=name).unwrapped  # slippery by default
+        assert ours.lake_map == LakeMap.from_rows(theirs.desc)
+        assert aggregated(ours.P) == aggregated(theirs.P)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    pytest.param({"lake_map": ["SG"], "desc": ["SG"]}, "lake_map and desc both name a map", id="map-twice"),
+    pytest.param({"map_name": "4x4", "desc": ["SG"]}, "desc and map_name both name a map", id="name-and-desc"),
+    pytest.param({"map_name": "5x5"}, r"map_name='5x5' is not one of gymnasium's maps \['4x4', '8x8'\]", id="unknown-name"),
+    pytest.param({"lake_map": ["SG"], "distribution": MapDistribution.paper()}, "distribution is only read", id="map-and-distribution"),
+    pytest.param({"distribution": "paper"}, "distribution must be a MapDistribution", id="distribution-by-name"),
+])
+def test_conflicting_or_unknown_map_arguments_name_the_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FrozenLakeEnv(**kwargs)
 
 
 def test_ansi_render_equals_gymnasiums_text_render():

@@ -6,6 +6,7 @@ test is checked against ``LakeMap.is_solvable``'s plain breadth-first search.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from icrl_course.envs import (
     DistributionError,
     FrozenLakeEnv,
     LakeMap,
+    MapCount,
     MapDistribution,
     MapError,
     split_of,
@@ -243,10 +245,53 @@ def test_unsatisfiable_distribution_raises_within_its_draw_budget():
     assert time.perf_counter() - started < 30  # bounded by max_tries, not an endless loop
 
 
-def test_too_few_distinct_maps_raises_naming_the_count():
-    tiny = MapDistribution.gymnasium(size=2, max_tries=500)  # only 3 solvable 2x2 maps exist
-    with pytest.raises(DistributionError, match="found only 3"):
-        tiny.sample_many(5, seed=0)
+def test_count_maps_hand_counted_on_tiny_distributions():
+    # Gymnasium 2x2: S top-left, G bottom-right, the two other tiles F or H; a hole on both cuts the path.
+    assert MapDistribution.gymnasium(size=2).count_maps() == MapCount(3, exact=True)
+    # 1-2 x 1-2 gymnasium maps: 1x1 has no start (the goal covers it), 1x2 and 2x1 are "SG", 2x2 as above.
+    assert MapDistribution(rows=(1, 2), cols=(1, 2), style="gymnasium", min_hops=1).count_maps() == MapCount(5, True)
+    # Paper style, one row of 3 with no holes and 1 move at least: S/G/F per tile with every S reaching a G.
+    line = MapDistribution(rows=(1, 1), cols=(3, 3), p_hole=0.0, min_hops=1)
+    solvable = [m for m in ("".join(t) for t in itertools.product("SGF", repeat=3))
+                if "S" in m and "G" in m and LakeMap.from_rows([m]).is_solvable(1)]
+    assert line.count_maps() == MapCount(len(solvable), True)
+
+
+def test_count_maps_per_split_add_up_and_match_what_sampling_finds():
+    small = MapDistribution.gymnasium(size=3)  # 2**7 layouts
+    counts = {split: small.count_maps(split).count for split in ("train", "val", "test")}
+    assert sum(counts.values()) == small.count_maps().count
+    for split, count in counts.items():
+        maps = small.sample_many(count, seed=0, split=split)
+        assert len({m.digest for m in maps}) == count and {split_of(m) for m in maps} <= {split}
+
+
+def test_count_maps_of_large_maps_is_an_upper_bound():
+    held = PAPER_IN_DISTRIBUTION.count_maps("test")
+    assert not held.exact and held.count > 10**12 and str(held).startswith("at most")
+
+
+@pytest.mark.parametrize(("distribution", "n", "split", "held"), [
+    pytest.param(MapDistribution(rows=(3, 3), cols=(3, 3)), 100_000, None, "exactly 700", id="3x3-any"),
+    pytest.param(MapDistribution(rows=(3, 3), cols=(3, 3)), 500, "train", "exactly 495", id="3x3-train"),
+    pytest.param(MapDistribution.gymnasium(size=4), 5_000, "test", "exactly 771", id="gymnasium-4x4-test"),
+    pytest.param(MapDistribution.gymnasium(size=2, max_tries=500), 5, None, "exactly 3", id="gymnasium-2x2"),
+    pytest.param(MapDistribution.gymnasium(size=2), 1, "val", "exactly 0", id="gymnasium-2x2-val-empty"),
+])
+def test_asking_for_more_maps_than_a_distribution_holds_fails_at_once_naming_the_numbers(distribution, n, split, held):
+    started = time.perf_counter()
+    with pytest.raises(DistributionError, match=f"asked for {n} distinct .* holds {held} of them: ask for at most"):
+        distribution.sample_many(n, seed=0, split=split)
+    assert time.perf_counter() - started < 10  # counted (at most 4**9 layouts), never searched
+
+
+def test_a_search_that_stops_finding_new_maps_ends_after_max_tries_draws_naming_the_count():
+    # Most of the 700 maps turn up quickly, the rarest (several starts) almost never: the search must give up.
+    small = MapDistribution(rows=(3, 3), cols=(3, 3), max_tries=5_000)
+    started = time.perf_counter()
+    with pytest.raises(DistributionError, match=r"found only \d+ .* of the 690 asked for: .* holds exactly 700"):
+        small.sample_many(690, seed=0)
+    assert time.perf_counter() - started < 30
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [({"split": "validation"}, "split"), ({"n": -1}, "n=")])

@@ -14,6 +14,7 @@ from icrl_course.envs.distribution import (
     TEST_FRACTION,
     VAL_FRACTION,
     DistributionError,
+    MapCount,
     MapDistribution,
     split_of,
 )
@@ -25,6 +26,6 @@ register()
 
 __all__ = [
     "ACTION_NAMES", "BatchFrozenLake", "DOWN", "DistributionError", "ENV_ID", "FrozenLakeEnv", "LEFT",
-    "LakeMap", "MapDistribution", "MapError", "PAPER_IN_DISTRIBUTION", "PAPER_OUT_OF_DISTRIBUTION",
+    "LakeMap", "MapCount", "MapDistribution", "MapError", "PAPER_IN_DISTRIBUTION", "PAPER_OUT_OF_DISTRIBUTION",
     "RIGHT", "SPLITS", "TEST_FRACTION", "UP", "VAL_FRACTION", "map_figure", "register", "split_of",
 ]

@@ -12,8 +12,10 @@ hyper-parameter), ``test`` maps give the reported number once.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, fields, replace
-from typing import Literal
+from functools import lru_cache
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -44,6 +46,21 @@ class DistributionError(ValueError):
     """Impossible or unsatisfiable map-distribution parameters; the message names the field."""
 
 
+ENUMERATION_LIMIT = 4**9
+"""Maps of one size are counted exactly by listing every tile layout when there are at most this many
+(3x3 maps in the paper's style, 4x4 and 4x5 in gymnasium's); larger sizes are only bounded."""
+
+
+class MapCount(NamedTuple):
+    """How many distinct solvable maps a distribution holds: ``count`` is exact, or an upper bound."""
+
+    count: int
+    exact: bool
+
+    def __str__(self) -> str:
+        return f"{'exactly' if self.exact else 'at most'} {self.count}"
+
+
 @dataclass(frozen=True)
 class MapDistribution:
     """Random Frozen Lake maps in the paper's style or in gymnasium's.
@@ -57,6 +74,9 @@ class MapDistribution:
 
     Both keep only maps where every start reaches a goal in at least
     ``min_hops`` moves, by rejection sampling bounded by ``max_tries`` draws.
+    A distribution holds finitely many distinct maps (``count_maps`` says how
+    many, exactly for small maps): asking for more fails at once, not after a
+    search that can never end.
     """
 
     rows: tuple[int, int] = (3, 5)
@@ -76,7 +96,7 @@ class MapDistribution:
     p_frozen: float = 0.8
     """Gymnasium style: probability that a non-corner tile is frozen (else a hole)."""
     max_tries: int = 10_000
-    """Draws allowed per kept map before sampling gives up with an error."""
+    """Draws in a row that may bring no new map before sampling gives up with an error."""
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
@@ -181,40 +201,121 @@ class MapDistribution:
 
         Distinct means distinct digests. The split is decided by each map's
         digest (``split_of``), so ``split="test"`` (or ``"val"``) maps never
-        appear among ``split="train"`` maps, whatever seeds the two calls use. At most
-        ``max_tries`` draws per asked-for map are made before giving up.
+        appear among ``split="train"`` maps, whatever seeds the two calls use.
+
+        Bounded: asking for more maps than the distribution holds
+        (``count_maps``) fails before drawing, and ``max_tries`` draws in a row
+        that bring no new map end the search with a ``DistributionError``
+        naming how many were found and what to change.
         """
         if split not in (None, *SPLITS):
             raise DistributionError(f"split={split!r} must be 'train', 'val', 'test' or None")
-        if not isinstance(n, (int, np.integer)) or n < 0:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
             raise DistributionError(f"n={n!r} must be an int >= 0")
+        # Counting costs about as much as drawing every layout once: do it when a search could cost more.
+        held = self.count_maps(split, limit=self.max_tries * n) if n else None
+        if held is not None and n > held.count:
+            raise DistributionError(self._too_few_message(n, split, held))
         rng = as_rng(seed)
         kept: dict[str, LakeMap] = {}
-        budget = self.max_tries * max(n, 1)
-        draws = 0
+        fruitless = 0  # draws since the last batch that brought a new map
         while len(kept) < n:
-            if draws >= budget:
-                raise DistributionError(self._exhausted_message(len(kept), n, split, budget))
-            count = int(min(max(64, 8 * (n - len(kept))), 4096, budget - draws))
-            draws += count
+            if fruitless >= self.max_tries:
+                raise DistributionError(self._exhausted_message(len(kept), n, split, fruitless))
+            count = int(min(max(64, 8 * (n - len(kept))), 4096))
+            before = len(kept)
             for candidate in self._draw_batch(rng, count):
                 if split is None or split_of(candidate) == split:
                     kept.setdefault(candidate.digest, candidate)
                 if len(kept) == n:
                     break
+            fruitless = 0 if len(kept) > before else fruitless + count
         return list(kept.values())
 
-    def _exhausted_message(self, found: int, n: int, split: str | None, budget: int) -> str:
+    def count_maps(self, split: Literal["train", "val", "test"] | None = None, limit: int | None = None) -> MapCount:
+        """How many distinct solvable maps (of ``split``, or of all splits) this distribution can draw.
+
+        Sizes with at most ``ENUMERATION_LIMIT`` tile layouts are counted
+        exactly by listing every layout (once per process); a larger size
+        adds its number of layouts, so the total is then an upper bound.
+        ``limit`` caps the layouts listed in all (the rest are bounded, not
+        listed): ``sample_many`` uses it so that counting never costs more
+        than the search it guards. The count depends on which tiles can
+        appear, not on their probabilities.
+        """
+        if split not in (None, *SPLITS):
+            raise DistributionError(f"split={split!r} must be 'train', 'val', 'test' or None")
+        total, exact, listed = 0, True, 0
+        for nrow in range(self.rows[0], self.rows[1] + 1):
+            for ncol in range(self.cols[0], self.cols[1] + 1):
+                letters, free = self._layouts(nrow, ncol)
+                layouts = len(letters) ** free
+                if layouts <= ENUMERATION_LIMIT and (limit is None or listed + layouts <= limit):
+                    listed += layouts
+                    by_split = _count_by_split(self.style, nrow, ncol, letters, self.min_hops)
+                    total += sum(by_split.values()) if split is None else by_split.get(split, 0)
+                else:
+                    total, exact = total + layouts, False
+        return MapCount(total, exact)
+
+    def _layouts(self, nrow: int, ncol: int) -> tuple[str, int]:
+        """The letters a free tile can take, and how many free tiles a ``nrow`` x ``ncol`` map has."""
+        if self.style == "paper":
+            p_frozen = 1.0 - self.p_start - self.p_goal - self.p_hole
+            letters = "SG" + ("H" if self.p_hole > 0 else "") + ("F" if p_frozen > 0 else "")
+            return letters, nrow * ncol
+        letters = ("F" if self.p_frozen > 0 else "") + ("H" if self.p_frozen < 1 else "")
+        return letters, max(nrow * ncol - 2, 0)
+
+    def _describe(self) -> str:
+        """The fields that decide how many maps there are, for error messages."""
+        return f"rows={self.rows}, cols={self.cols}, min_hops={self.min_hops}, style={self.style!r}"
+
+    def _too_few_message(self, n: int, split: str | None, held: MapCount) -> str:
+        return (
+            f"asked for {n} distinct {split or 'any'}-split maps, but this distribution ({self._describe()}) "
+            f"holds {held} of them: ask for at most {held.count}, or widen rows/cols or lower min_hops"
+        )
+
+    def _exhausted_message(self, found: int, n: int, split: str | None, draws: int) -> str:
         if found == 0:
             return (
-                f"no solvable map in {budget} draws (max_tries={self.max_tries}): with p_hole={self.p_hole}, "
+                f"no solvable map in {draws} draws (max_tries={self.max_tries}): with p_hole={self.p_hole}, "
                 f"min_hops={self.min_hops} on {self.rows}x{self.cols} maps almost every draw is rejected; "
                 "lower p_hole or min_hops, enlarge the maps, or raise max_tries"
             )
+        held = self.count_maps(split)
         return (
-            f"found only {found} distinct solvable {split or 'any'}-split maps of the {n} asked for in {budget} "
-            "draws: this distribution has too few distinct maps; ask for fewer, widen rows/cols, or raise max_tries"
+            f"found only {found} distinct solvable {split or 'any'}-split maps of the {n} asked for: {draws} draws "
+            f"in a row (max_tries={self.max_tries}) brought no new one; this distribution ({self._describe()}) holds "
+            f"{held}; ask for fewer, widen rows/cols, lower min_hops, or raise max_tries"
         )
+
+
+@lru_cache(maxsize=None)
+def _count_by_split(style: str, nrow: int, ncol: int, letters: str, min_hops: int) -> Counter:
+    """Solvable maps of one size per split, found by listing every layout of its free tiles.
+
+    Paper style: every tile is free and takes any of ``letters``. Gymnasium
+    style: the top-left tile is S, the bottom-right G (on a 1x1 map the G
+    wins, as in sampling) and the others take ``letters``.
+    """
+    free = nrow * ncol if style == "paper" else max(nrow * ncol - 2, 0)
+    codes = np.indices((len(letters),) * free, dtype=np.uint8).reshape(free, -1).T if free else np.zeros((1, 0), int)
+    layouts = np.array(list(letters))[codes]
+    if style == "paper":
+        tiles = layouts.reshape(-1, nrow, ncol)
+    else:
+        flat = np.full((len(layouts), nrow * ncol), "F")
+        flat[:, 1:-1] = layouts
+        flat[:, 0], flat[:, -1] = "S", "G"
+        tiles = flat.reshape(-1, nrow, ncol)
+    counts: Counter = Counter()
+    for chunk in range(0, len(tiles), 2**16):
+        part = tiles[chunk:chunk + 2**16]
+        for board in part[solvable_mask(part, min_hops)]:
+            counts[split_of(LakeMap(tuple("".join(row) for row in board)))] += 1
+    return counts
 
 
 def solvable_mask(tiles: np.ndarray, min_hops: int) -> np.ndarray:

@@ -15,9 +15,11 @@ from typing import Any, Sequence
 import gymnasium
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.toy_text.frozen_lake import MAPS
 from gymnasium.envs.toy_text.utils import categorical_sample
 
 from icrl_course.envs import dynamics
+from icrl_course.envs.distribution import MapDistribution
 from icrl_course.envs.lake_map import ACTION_NAMES, LakeMap
 
 
@@ -30,7 +32,9 @@ class FrozenLakeEnv(gymnasium.Env):
     """Frozen Lake on a given map, with FrozenLake-v1's dynamics and time limit built in.
 
     Args:
-        lake_map: the map (a ``LakeMap`` or a list of row strings).
+        lake_map: the map (a ``LakeMap`` or a list of row strings); ``desc`` is
+            gymnasium's name for the same argument and ``map_name`` picks one
+            of gymnasium's maps (``"4x4"``, ``"8x8"``). Give at most one.
         is_slippery: if True, a move goes the intended way with probability
             ``success_rate`` and 90 degrees to either side otherwise.
         success_rate: probability of moving as intended on ice.
@@ -39,6 +43,11 @@ class FrozenLakeEnv(gymnasium.Env):
             None for no limit.
         reward_schedule: rewards for reaching (goal, hole, frozen).
         render_mode: ``"ansi"`` (text, like gymnasium's) or ``"plotly"`` (a figure).
+        distribution: with no map given, maps come from here (the paper's, 3-5 x 3-5,
+            by default): every ``reset`` given a seed draws a new map from that seed,
+            and resets without one keep the map, so the episodes of a trial share it
+            (the first reset draws one either way). The observation space then
+            covers the largest map the distribution makes.
 
     Several ``S`` tiles: each episode starts on one of them uniformly at random.
     Starts and slips are drawn exactly as gymnasium draws them, so with the same
@@ -46,39 +55,65 @@ class FrozenLakeEnv(gymnasium.Env):
     the same trajectory.
 
     Unlike gymnasium's, the default is ``is_slippery=False``: the paper's
-    maps are not slippery.
+    maps are not slippery. Like gymnasium's, it can be made with no arguments
+    (``gymnasium.make(ENV_ID)``); gymnasium's default is its 4x4 map, ours a
+    map from the paper's distribution.
     """
 
     metadata = {"render_modes": ["ansi", "plotly"], "render_fps": 4}
 
     def __init__(
         self,
-        lake_map: LakeMap | Sequence[str],
+        lake_map: LakeMap | Sequence[str] | None = None,
         is_slippery: bool = False,
         success_rate: float = 1.0 / 3.0,
         max_episode_steps: int | None = 100,
         reward_schedule: tuple[float, float, float] = (1, 0, 0),
         render_mode: str | None = None,
+        desc: Sequence[str] | np.ndarray | None = None,
+        map_name: str | None = None,
+        distribution: MapDistribution | None = None,
     ):
         dynamics.validate_dynamics(is_slippery, success_rate, max_episode_steps, reward_schedule)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} must be one of {self.metadata['render_modes']} or None")
-        self.lake_map = as_lake_map(lake_map)
+        given = {k: v for k, v in (("lake_map", lake_map), ("desc", desc), ("map_name", map_name)) if v is not None}
+        if len(given) > 1:
+            raise ValueError(f"{' and '.join(given)} both name a map: give only one of lake_map, desc, map_name")
+        if map_name is not None and map_name not in MAPS:
+            raise ValueError(f"map_name={map_name!r} is not one of gymnasium's maps {sorted(MAPS)}: "
+                             "pass the rows as lake_map (or desc) instead")
+        if given and distribution is not None:
+            raise ValueError("distribution is only read when no map is given: drop it, or drop the map")
+        if distribution is not None and not isinstance(distribution, MapDistribution):
+            raise ValueError(f"distribution must be a MapDistribution, got {type(distribution).__name__}")
         self.is_slippery = bool(is_slippery)
         self.success_rate = float(success_rate)
         self.max_episode_steps = max_episode_steps
         self.reward_schedule = tuple(reward_schedule)
         self.render_mode = render_mode
+        self.action_space = spaces.Discrete(4)
 
+        fixed = MAPS[map_name] if map_name is not None else lake_map if lake_map is not None else desc
+        self.distribution = None if fixed is not None else distribution or MapDistribution.paper()
+        if self.distribution is None:
+            self._use_map(as_lake_map(fixed))
+            self.observation_space = spaces.Discrete(self.lake_map.n_states)
+        else:
+            # Until the first reset draws one, the map is the distribution's draw for seed 0,
+            # so that desc, P and render work on a fresh env.
+            self._use_map(self.distribution.sample(seed=0))
+            self.observation_space = spaces.Discrete(self.distribution.rows[1] * self.distribution.cols[1])
+        self._drawn = False
+
+    def _use_map(self, lake_map: LakeMap) -> None:
+        """Make ``lake_map`` the one played: its gymnasium attributes, transition table and start tile."""
+        self.lake_map = lake_map
         self.desc = self.lake_map.desc
         self.nrow, self.ncol = self.lake_map.shape
-        n_states = self.lake_map.n_states
-        self.observation_space = spaces.Discrete(n_states)
-        self.action_space = spaces.Discrete(4)
         self.initial_state_distrib = np.array(self.desc == b"S", dtype=np.float64).ravel()
         self.initial_state_distrib /= self.initial_state_distrib.sum()
         self.P = self._transition_table()
-
         self.s = int(self.lake_map.starts[0])
         self.lastaction: int | None = None
         self.elapsed_steps = 0
@@ -106,6 +141,9 @@ class FrozenLakeEnv(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
+        if self.distribution is not None and (seed is not None or not self._drawn):
+            self._use_map(self.distribution.sample(self.np_random))
+            self._drawn = True
         self.s = int(categorical_sample(self.initial_state_distrib, self.np_random))
         self.lastaction = None
         self.elapsed_steps = 0
@@ -152,6 +190,7 @@ def register() -> None:
     As for ``FrozenLake-v1``, ``gymnasium.make`` adds a ``TimeLimit`` wrapper of
     100 steps (change it with ``gymnasium.make(ENV_ID, lake_map=..., max_episode_steps=n)``)
     and the env inside gets no limit of its own, so the two never disagree.
+    ``gymnasium.make(ENV_ID)`` with no map plays maps drawn from the paper's distribution.
     """
     if ENV_ID not in gymnasium.registry:
         gymnasium.register(
