@@ -13,11 +13,19 @@ steps as flat arrays (a trial is a slice given by ``trial_offsets``) and every
 map's tiles as ASCII codes, with a JSON header recording how it was made.
 NumPy, PyTorch, Rust or JavaScript can read it without this library. The
 training replay buffer is saved in the same layout.
+
+Reading trusts nothing: the header carries a SHA-256 ``digest`` of the
+header and every array, so any change to a file after it was written is
+caught, and the arrays are checked for names, dtypes, shapes, offsets, map
+tiles and value ranges before a single ``Trial`` is built. A damaged file is a
+one-line ``DataFileError``, never a traceback or a dataset of empty trials.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -37,12 +45,16 @@ from icrl_course.trials import Schedule, Trial, run_trials
 
 FORMAT_NAME = "icrl-course/trials"
 """Value of the ``format`` header field of a trial file."""
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+"""Version 2 added the content ``digest`` to the header."""
 
 STEP_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated", "episode")
 """Per-step arrays of a ``Trial``, stored concatenated over all trials."""
 _STEP_DTYPES = {"obs": np.int32, "actions": np.uint8, "rewards": np.float64, "next_obs": np.int32,
                 "terminated": np.bool_, "truncated": np.bool_, "episode": np.int32}
+_TRIAL_DTYPES = {"trial_offsets": np.int64, "map_tiles": np.uint8, "map_shape": np.int32, **_STEP_DTYPES}
+"""Every array of the trial format and its dtype, as ``trials_to_arrays`` writes them."""
+_TILE_CODES = np.frombuffer(b"SFHG", dtype=np.uint8)
 
 
 class DataFileError(ValueError):
@@ -72,17 +84,75 @@ def trials_to_arrays(trials: Sequence[Trial]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def trials_from_arrays(arrays: Mapping[str, np.ndarray]) -> list[Trial]:
-    """The inverse of ``trials_to_arrays``: the same trials, field for field."""
-    missing = [k for k in ("trial_offsets", "map_tiles", "map_shape", *STEP_FIELDS) if k not in arrays]
-    if missing:
-        raise DataFileError(f"trial arrays lack {missing}: this is not a trial file written by icrl_course.data")
+def check_trial_arrays(arrays: Mapping[str, np.ndarray], source: str = "trial arrays") -> None:
+    """Refuse arrays that are not a well-formed set of trials, naming ``source``, the array and what is wrong.
+
+    Checked, all vectorised: exactly the format's names and dtypes; 1-D step
+    arrays of one length; offsets starting at 0, strictly increasing (no
+    trial is empty) and ending at that length; one shape of 1 x 1 or more per
+    trial that fits ``map_tiles``, whose tiles are S/F/H/G letters padded with
+    zeros; observations inside their map, actions 0-3, finite rewards, and
+    episodes numbered 0, 1, ... by the steps that end them.
+    """
+
+    def refuse(what: str) -> None:
+        raise DataFileError(f"{source}: {what}; the file is damaged or was not written by icrl_course.data: re-create it")
+
+    names = set(arrays)
+    if names != set(_TRIAL_DTYPES):
+        refuse(f"arrays {sorted(names)} are not the trial format's {sorted(_TRIAL_DTYPES)}")
+    for name, dtype in _TRIAL_DTYPES.items():
+        if arrays[name].dtype != dtype:
+            refuse(f"array {name!r} has dtype {arrays[name].dtype}, not {np.dtype(dtype)}")
+    offsets, shapes, tiles = arrays["trial_offsets"], arrays["map_shape"], arrays["map_tiles"]
+    steps = arrays["obs"].shape
+    for name in STEP_FIELDS:
+        if arrays[name].ndim != 1 or arrays[name].shape != steps:
+            refuse(f"array {name!r} has shape {arrays[name].shape}, not that of 'obs' {steps} (one entry per step)")
+    n = len(offsets) - 1 if offsets.ndim == 1 else -1
+    if n < 0 or offsets[0] != 0 or offsets[-1] != steps[0]:
+        refuse(f"'trial_offsets' must run from 0 to the number of steps ({steps[0]})")
+    if (np.diff(offsets) <= 0).any():
+        refuse(f"trial {int(np.argmax(np.diff(offsets) <= 0))} has no steps ('trial_offsets' must increase)")
+    if shapes.shape != (n, 2) or tiles.ndim != 2 or tiles.shape[0] != n:
+        refuse(f"'map_shape' {shapes.shape} and 'map_tiles' {tiles.shape} must have one row per trial ({n})")
+    cells = shapes[:, 0].astype(np.int64) * shapes[:, 1]
+    if n and ((shapes < 1).any() or (cells > tiles.shape[1]).any()):
+        refuse(f"'map_shape' holds sizes below 1x1 or beyond the {tiles.shape[1]} tiles stored per map")
+    inside = np.arange(tiles.shape[1])[None, :] < cells[:, None]
+    if not np.isin(tiles[inside], _TILE_CODES).all() or tiles[~inside].any():
+        refuse("'map_tiles' holds bytes other than the letters S, F, H, G (and 0 after each map's tiles)")
+    lengths = np.diff(offsets)
+    limit = np.repeat(cells, lengths)
+    for name in ("obs", "next_obs"):
+        if ((arrays[name] < 0) | (arrays[name] >= limit)).any():
+            refuse(f"array {name!r} holds a state outside its trial's map")
+    if (arrays["actions"] > 3).any():
+        refuse("array 'actions' holds a value above 3 (actions are 0 left, 1 down, 2 right, 3 up)")
+    if not np.isfinite(arrays["rewards"]).all():
+        refuse("array 'rewards' holds NaN or infinite values")
+    # Episode k of a trial starts after the k-th step that ended one (terminated or truncated).
+    ended = np.concatenate([[0], np.cumsum(arrays["terminated"] | arrays["truncated"])[:-1]])
+    if steps[0] and (arrays["episode"] != ended - np.repeat(ended[offsets[:-1]], lengths)).any():
+        refuse("array 'episode' does not number the episodes 0, 1, ... by the steps that end them")
+
+
+def trials_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "trial arrays") -> list[Trial]:
+    """The inverse of ``trials_to_arrays``: the same trials, field for field.
+
+    The arrays are checked first (``check_trial_arrays``); ``source`` names
+    them in the ``DataFileError`` a malformed set gets.
+    """
+    check_trial_arrays(arrays, source)
     offsets = arrays["trial_offsets"]
     trials = []
     for i in range(len(offsets) - 1):
         nrow, ncol = (int(v) for v in arrays["map_shape"][i])
         flat = arrays["map_tiles"][i, : nrow * ncol].tobytes().decode("ascii")
-        lake_map = LakeMap(tuple(flat[r * ncol:(r + 1) * ncol] for r in range(nrow)))
+        try:
+            lake_map = LakeMap(tuple(flat[r * ncol:(r + 1) * ncol] for r in range(nrow)))
+        except ValueError as err:
+            raise DataFileError(f"{source}: the map of trial {i} is not a Frozen Lake map ({err})") from None
         sl = slice(int(offsets[i]), int(offsets[i + 1]))
         steps = {name: arrays[name][sl] for name in STEP_FIELDS}
         trials.append(Trial(
@@ -93,6 +163,21 @@ def trials_from_arrays(arrays: Mapping[str, np.ndarray]) -> list[Trial]:
             episode=steps["episode"].astype(np.int64),
         ))
     return trials
+
+
+def content_digest(arrays: Mapping[str, np.ndarray], header: Mapping[str, Any]) -> str:
+    """SHA-256 of a file's header (without its ``digest`` field) and of every array's name, dtype, shape and bytes.
+
+    Stored in the header when the file is written and recomputed when it is
+    read, it catches any change made in between, a flipped bit as well as an
+    edited value.
+    """
+    digest = hashlib.sha256(json.dumps({k: v for k, v in header.items() if k != "digest"}, sort_keys=True).encode())
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(json.dumps([name, array.dtype.str, list(array.shape)]).encode())
+        digest.update(array.view(np.uint8).reshape(-1) if array.size else b"")
+    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------ files
@@ -148,26 +233,56 @@ def load_arrays(path: str | Path, kind: str) -> tuple[dict[str, np.ndarray], dic
     return arrays, header
 
 
+def check_header_bytes(path: str | Path, kind: str) -> None:
+    """Refuse a safetensors file whose JSON header is followed by anything but the spaces that pad it.
+
+    The digest covers what the header says, not how it is spelt; this closes
+    the one gap left, a padding byte turned into other whitespace or text.
+    """
+    with open(path, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        head = handle.read(min(size, 100_000_000))
+    try:
+        text = head.decode("utf-8")
+        _, end = json.JSONDecoder().raw_decode(text)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        text, end = "", -1
+    if end < 0 or text[end:].strip(" "):
+        raise DataFileError(f"{kind} file {path} has a damaged header: re-create it, or use an earlier copy")
+
+
 def save_dataset(path: str | Path, trials: Sequence[Trial], generation: Mapping[str, Any] | None = None) -> Path:
     """Store trials with the parameters that generated them (any JSON-able mapping) in one file.
 
     The file is ``safetensors``: step arrays concatenated over trials, maps as
-    ASCII tile codes, and a header with ``format``, ``version``, ``num_trials``
-    and ``generation``. Written atomically.
+    ASCII tile codes, and a header with ``format``, ``version``, ``num_trials``,
+    ``generation`` and the ``digest`` of all of it. Written atomically.
     """
+    arrays = trials_to_arrays(trials)
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "num_trials": len(trials),
-              "generation": dict(generation or {})}
-    return save_arrays(path, trials_to_arrays(trials), header)
+              "generation": json.loads(json.dumps(dict(generation or {})))}
+    return save_arrays(path, arrays, {**header, "digest": content_digest(arrays, header)})
 
 
 def read_dataset(path: str | Path) -> tuple[list[Trial], dict[str, Any]]:
-    """The trials of a dataset file and its header (``generation`` holds how they were made)."""
+    """The trials of a dataset file and its header (``generation`` holds how they were made).
+
+    Refused with a ``DataFileError`` naming what is wrong: another format or
+    version, a digest that no longer matches (the file changed after it was
+    written), malformed arrays (``check_trial_arrays``) or a trial count that
+    differs from the header's.
+    """
     arrays, header = load_arrays(path, "dataset")
+    check_header_bytes(path, "dataset")
     if header.get("format") != FORMAT_NAME:
         raise DataFileError(f"{path} has format {header.get('format')!r}, not {FORMAT_NAME!r}: it is not a trial dataset")
     if header.get("version") != FORMAT_VERSION:
-        raise DataFileError(f"{path} is version {header.get('version')!r} of the trial format; this library reads {FORMAT_VERSION!r}")
-    trials = trials_from_arrays(arrays)
+        raise DataFileError(f"{path} is version {header.get('version')!r} of the trial format; this library reads "
+                            f"{FORMAT_VERSION!r}: re-create it with `icrl-course dataset`")
+    if header.get("digest") != content_digest(arrays, header):
+        raise DataFileError(f"{path} does not match the digest written with it: the file was changed or damaged "
+                            "after it was written; re-create it with `icrl-course dataset`, or use an earlier copy")
+    trials = trials_from_arrays(arrays, f"dataset {path}")
     if len(trials) != header.get("num_trials"):
         raise DataFileError(f"{path} holds {len(trials)} trials but its header says {header.get('num_trials')}: the file is corrupted")
     return trials, header
@@ -201,8 +316,8 @@ class Behaviour:
             raise ValueError(f"policy={self.policy!r} must be one of {list(POLICIES)}")
         if not 0.0 <= self.epsilon <= 1.0:
             raise ValueError(f"epsilon={self.epsilon} of {self.policy!r} is a probability: it must lie in [0, 1]")
-        if not self.weight > 0.0:
-            raise ValueError(f"weight={self.weight} of {self.policy!r} must be positive")
+        if not (self.weight > 0.0 and math.isfinite(self.weight)):
+            raise ValueError(f"weight={self.weight} of {self.policy!r} must be a positive finite number")
 
     def __str__(self) -> str:
         return f"{self.policy}:{self.epsilon:g}*{self.weight:g}"
@@ -220,7 +335,14 @@ def parse_behaviours(spec: str) -> list[Behaviour]:
             out.append(Behaviour(name.strip(), float(epsilon) if epsilon else 0.0, float(weight) if weight else 1.0))
         except ValueError as err:
             raise ValueError(f"behaviour {part!r}: {err} (format: NAME[:EPSILON][*WEIGHT], NAME in {list(POLICIES)})") from None
+    _check_shares(out)
     return out
+
+
+def _check_shares(behaviours: Sequence[Behaviour]) -> None:
+    """Weights that can be turned into shares of the trials (their sum must be finite)."""
+    if not math.isfinite(sum(b.weight for b in behaviours)):
+        raise ValueError(f"the weights {[b.weight for b in behaviours]} add up to infinity: give shares such as 0.7 and 0.3")
 
 
 def generate_trials(
@@ -246,6 +368,7 @@ def generate_trials(
     behaviours = [behaviours] if isinstance(behaviours, Behaviour) else list(behaviours)
     if not behaviours:
         raise ValueError("behaviours is empty: give at least one Behaviour")
+    _check_shares(behaviours)
     if not isinstance(num_trials, (int, np.integer)) or num_trials < 0:
         raise ValueError(f"num_trials={num_trials!r} must be an int >= 0")
     distribution = MapDistribution.paper() if distribution is None else distribution
