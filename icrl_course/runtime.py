@@ -43,18 +43,46 @@ def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+class DeviceError(ValueError):
+    """A device that this machine does not have; the message names it and what to use instead."""
+
+
 def pick_device(device: str = "auto") -> "torch.device":  # noqa: F821 - torch imported lazily
     """Resolve ``"auto"`` to CUDA when a GPU is visible (else Apple MPS, else CPU).
 
-    Any other string ("cpu", "cuda:1", ...) is passed to ``torch.device`` so a
-    learner can always force the CPU.
+    Any other string ("cpu", "cuda:1", ...) is checked against the machine, so
+    asking for a GPU it lacks fails here, with a ``DeviceError`` that says
+    what is missing, and not deep inside the first computation; a learner can
+    always force the CPU.
     """
     import torch
 
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(f"device={device!r} is not a device name: use auto, cpu, cuda, cuda:N or mps") from None
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this PyTorch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise DeviceError(f"device={device!r} but {why} on this machine: use device='auto' (a GPU when there "
+                              "is one) or 'cpu'")
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise DeviceError(f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                              f"numbered from 0: use cuda:0 to cuda:{torch.cuda.device_count() - 1}, or 'auto'")
+    elif chosen.type == "mps" and not _mps_available():
+        raise DeviceError(f"device={device!r} but Apple's MPS is not available on this machine: use 'auto' or 'cpu'")
+    elif chosen.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"device={device!r}: this library runs on cpu, cuda or mps")
+    return chosen
+
+
+def _mps_available() -> bool:
+    import torch
+
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
