@@ -26,6 +26,7 @@ import errno
 import re
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -287,13 +288,15 @@ def _explain(err: BaseException, args) -> tuple[int, str]:
 
     from icrl_course.data import DataFileError
     from icrl_course.envs import DistributionError, MapError
+    from icrl_course.runtime import DeviceError
     from icrl_course.train.config import ConfigError
+    from icrl_course.train.lock import RunFolderError
 
     if isinstance(err, KeyboardInterrupt):
         return 130, "interrupted; a training run continues from its last checkpoint when started again"
-    if isinstance(err, (UsageError, ConfigError, DistributionError, MapError, FileExistsError)):
+    if isinstance(err, (UsageError, ConfigError, DistributionError, MapError, DeviceError, FileExistsError)):
         return 2, str(err)
-    if isinstance(err, DataFileError):
+    if isinstance(err, (DataFileError, RunFolderError)):
         return 1, str(err)
     code = getattr(err, "errno", None)
     if isinstance(err, SafetensorError):  # the Rust writer reports I/O failures as text
@@ -312,6 +315,15 @@ def _explain(err: BaseException, args) -> tuple[int, str]:
     return 1, f"unexpected {type(err).__name__}: {err} (a bug: run again with --debug for the traceback and report it)"
 
 
+def _one_line_warning(command: str):
+    """``warnings.showwarning`` for the command: the library's warnings (a repaired run folder, ...) as one line each."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"icrl-course {command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``icrl-course``: every error ends with a one-line message (a traceback only under ``--debug``).
 
@@ -322,8 +334,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"train": _train, "dataset": _dataset, "evaluate": _evaluate}
     try:
-        _validate(args)
-        return handlers[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            _validate(args)
+            return handlers[args.command](args)
     except (Exception, KeyboardInterrupt) as err:
         if args.debug:
             raise
