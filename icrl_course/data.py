@@ -17,21 +17,16 @@ training replay buffer is saved in the same layout.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load_file, save_file
 
 import icrl_course
 from icrl_course.baselines import ExplorerAgent, OracleAgent, QLearningAgent, RandomAgent
 from icrl_course.envs import LakeMap, MapDistribution
+from icrl_course.io import DataFileError, check_header, load_arrays, save_arrays
 from icrl_course.runtime import as_rng
 from icrl_course.trials import Schedule, Trial, run_trials
 
@@ -43,10 +38,6 @@ STEP_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated
 """Per-step arrays of a ``Trial``, stored concatenated over all trials."""
 _STEP_DTYPES = {"obs": np.int32, "actions": np.uint8, "rewards": np.float64, "next_obs": np.int32,
                 "terminated": np.bool_, "truncated": np.bool_, "episode": np.int32}
-
-
-class DataFileError(ValueError):
-    """A file that is missing, truncated, corrupted or not of the expected kind; the message says which and why."""
 
 
 # ------------------------------------------------------------------ arrays <-> trials
@@ -96,58 +87,6 @@ def trials_from_arrays(arrays: Mapping[str, np.ndarray]) -> list[Trial]:
 
 
 # ------------------------------------------------------------------ files
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path next to ``path`` to write to; when the block succeeds it is synced and renamed over ``path``.
-
-    A reader (or a run killed half-way) then sees either the old complete file
-    or the new complete one, never a torn one. On failure the temporary file is removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp (and some writers) make files private; these are meant to be shared
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], header: Mapping[str, Any]) -> Path:
-    """Write arrays and a JSON-able header to a safetensors file, atomically (see ``atomic_path``)."""
-    metadata = {key: json.dumps(value) for key, value in header.items()}
-    with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata=metadata)
-    return Path(path)
-
-
-def load_arrays(path: str | Path, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read a file written by ``save_arrays``; ``kind`` names what it should be, for error messages.
-
-    Raises ``DataFileError`` saying what is wrong when the file is missing,
-    truncated or corrupted, instead of the reader's low-level message.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"{kind} file {path} does not exist")
-    try:
-        arrays = load_file(path)
-        with safe_open(path, "np") as handle:
-            raw = handle.metadata() or {}
-        header = {key: json.loads(value) for key, value in raw.items()}
-    except (SafetensorError, json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
-        raise DataFileError(
-            f"{kind} file {path} is truncated or corrupted ({err}); it cannot be read. "
-            "Re-create it, or use an earlier copy"
-        ) from err
-    return arrays, header
-
-
 def save_dataset(path: str | Path, trials: Sequence[Trial], generation: Mapping[str, Any] | None = None) -> Path:
     """Store trials with the parameters that generated them (any JSON-able mapping) in one file.
 
@@ -165,8 +104,7 @@ def read_dataset(path: str | Path) -> tuple[list[Trial], dict[str, Any]]:
     arrays, header = load_arrays(path, "dataset")
     if header.get("format") != FORMAT_NAME:
         raise DataFileError(f"{path} has format {header.get('format')!r}, not {FORMAT_NAME!r}: it is not a trial dataset")
-    if header.get("version") != FORMAT_VERSION:
-        raise DataFileError(f"{path} is version {header.get('version')!r} of the trial format; this library reads {FORMAT_VERSION!r}")
+    check_header(path, header, FORMAT_NAME, FORMAT_VERSION)
     trials = trials_from_arrays(arrays)
     if len(trials) != header.get("num_trials"):
         raise DataFileError(f"{path} holds {len(trials)} trials but its header says {header.get('num_trials')}: the file is corrupted")

@@ -68,7 +68,7 @@ def test_missing_dataset_says_it_does_not_exist(tmp_path):
 
 
 def test_a_file_of_another_kind_is_refused_by_name(tmp_path):
-    from icrl_course.data import save_arrays
+    from icrl_course.io import save_arrays
 
     path = save_arrays(tmp_path / "x.safetensors", {"a": np.zeros(2)}, {"format": "something-else"})
     with pytest.raises(DataFileError, match="not a trial dataset"):
