@@ -64,23 +64,25 @@ COUNT, SEED = _int_at_least(1), _int_at_least(0)
 
 def _train_parser(sub) -> None:
     p = sub.add_parser(
-        "train", formatter_class=RAW, help="train a transformer Q-network by sequence DQN (online or offline)",
+        "train", formatter_class=RAW, help="train a Q-network by sequence DQN (online or offline), either model kind",
         description=(
-            "Train a small transformer in-context learner as a config file says, writing config.json, metrics.jsonl,\n"
-            "state.safetensors (the full training state) and model.safetensors + model.json (the exported model)\n"
-            "into the run folder. Running the same command again on a folder that holds a state resumes it: a run\n"
-            "killed at any moment continues from its last checkpoint and ends with the same weights.\n\n"
-            "Every config field is documented in icrl_course/train/config.py (TrainConfig)."),
+            "Train an in-context learner as a config file says (the small transformer, or a Hugging Face causal LM:\n"
+            "its model section says which), writing config.json, metrics.jsonl, state.safetensors (the full training\n"
+            "state) and model.safetensors + model.json (the exported model) into the run folder. Running the same\n"
+            "command again on a folder that holds a state resumes it: a run killed at any moment continues from its\n"
+            "last checkpoint and ends with the same weights. Several processes: torchrun ... -m icrl_course.train\n"
+            "with the same options.\n\n"
+            "Every config field is documented in icrl_course/train/config.py (TrainConfig, TransformerModel, HFModel)."),
     )
     p.add_argument("--config", type=Path, help="JSON file of TrainConfig fields; fields it leaves out keep their defaults. "
                    "Without it, all defaults are used.")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config field, e.g. --set lr=3e-4 --set seed=2; VALUE is read as JSON when it "
-                        "can be (numbers, true/false, lists), else as text. Repeatable.")
+                   help="override one config field, e.g. --set lr=3e-4 --set model.n_layer=4; VALUE is read as JSON when "
+                        "it can be (numbers, true/false, lists), else as text. Repeatable.")
     p.add_argument("--run-dir", type=Path, help="folder for the run's files (default: runs/<config name>-seed<seed>)")
     p.add_argument("--fresh", action="store_true", help="refuse to resume: fail if the run folder already holds a state")
     p.add_argument("--export", type=Path, metavar="PATH",
-                   help="also copy the final model to PATH.safetensors + PATH.json (e.g. icrl_course/checkpoints/NAME)")
+                   help="also copy the final model to PATH.safetensors + PATH.json (e.g. icrl_course/pretrained/NAME)")
 
 
 def _dataset_parser(sub) -> None:
@@ -155,13 +157,15 @@ def _train(args) -> int:
     name = args.config.stem if args.config else "default"
     run_dir = args.run_dir or Path("runs") / f"{name}-seed{config.seed}"
     result = train(config, run_dir, resume=not args.fresh)
+    if not result.main:  # another process of a multi-process run: the first one reports
+        return 0
     print(f"trained {result.iterations} iterations in {result.wall_seconds / 60:.1f} min; files in {run_dir}")
     if result.last_eval:
         curve = ", ".join(f"{v:.2f}" for v in result.last_eval["success_by_episode"])
         print(f"greedy success per episode on held-out maps: {curve} (mean {result.last_eval['mean_success']:.3f}, "
               f"{result.last_eval['ratio_to_explorer']:.0%} of the explorer's)")
     if args.export:
-        from icrl_course.train.checkpoint import copy_model
+        from icrl_course.checkpoints import copy_model
 
         weights, spec = copy_model(run_dir / "model", args.export)
         print(f"exported {weights} and {spec}")
@@ -286,8 +290,8 @@ def _explain(err: BaseException, args) -> tuple[int, str]:
     """The exit code and the one-line message for an error that ended a command."""
     from safetensors import SafetensorError
 
-    from icrl_course.data import DataFileError
     from icrl_course.envs import DistributionError, MapError
+    from icrl_course.io import DataFileError
     from icrl_course.runtime import DeviceError
     from icrl_course.train.config import ConfigError
     from icrl_course.train.lock import RunFolderError

@@ -14,39 +14,33 @@ map's tiles as ASCII codes, with a JSON header recording how it was made.
 NumPy, PyTorch, Rust or JavaScript can read it without this library. The
 training replay buffer is saved in the same layout.
 
-Reading trusts nothing: the header carries a SHA-256 ``digest`` of the
-header and every array, so any change to a file after it was written is
-caught, and the arrays are checked for names, dtypes, shapes, offsets, map
-tiles and value ranges before a single ``Trial`` is built. A damaged file is a
-one-line ``DataFileError``, never a traceback or a dataset of empty trials.
+Reading trusts nothing: ``icrl_course.io`` refuses a file whose content
+digest no longer matches (any change after it was written), and the arrays
+are checked for names, dtypes, shapes, offsets, map tiles and value ranges
+before a single ``Trial`` is built. A damaged file is a one-line
+``DataFileError``, never a traceback or a dataset of empty trials.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load_file, save_file
 
 import icrl_course
 from icrl_course.baselines import ExplorerAgent, OracleAgent, QLearningAgent, RandomAgent
 from icrl_course.envs import LakeMap, MapDistribution
+from icrl_course.io import DataFileError, check_header, load_arrays, save_arrays
 from icrl_course.runtime import as_rng
 from icrl_course.trials import Schedule, Trial, run_trials
 
 FORMAT_NAME = "icrl-course/trials"
 """Value of the ``format`` header field of a trial file."""
 FORMAT_VERSION = "2"
-"""Version 2 added the content ``digest`` to the header."""
+"""Version 2: written with a content digest (``icrl_course.io``) and read with every array checked."""
 
 STEP_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated", "episode")
 """Per-step arrays of a ``Trial``, stored concatenated over all trials."""
@@ -55,10 +49,6 @@ _STEP_DTYPES = {"obs": np.int32, "actions": np.uint8, "rewards": np.float64, "ne
 _TRIAL_DTYPES = {"trial_offsets": np.int64, "map_tiles": np.uint8, "map_shape": np.int32, **_STEP_DTYPES}
 """Every array of the trial format and its dtype, as ``trials_to_arrays`` writes them."""
 _TILE_CODES = np.frombuffer(b"SFHG", dtype=np.uint8)
-
-
-class DataFileError(ValueError):
-    """A file that is missing, truncated, corrupted or not of the expected kind; the message says which and why."""
 
 
 # ------------------------------------------------------------------ arrays <-> trials
@@ -165,123 +155,31 @@ def trials_from_arrays(arrays: Mapping[str, np.ndarray], source: str = "trial ar
     return trials
 
 
-def content_digest(arrays: Mapping[str, np.ndarray], header: Mapping[str, Any]) -> str:
-    """SHA-256 of a file's header (without its ``digest`` field) and of every array's name, dtype, shape and bytes.
-
-    Stored in the header when the file is written and recomputed when it is
-    read, it catches any change made in between, a flipped bit as well as an
-    edited value.
-    """
-    digest = hashlib.sha256(json.dumps({k: v for k, v in header.items() if k != "digest"}, sort_keys=True).encode())
-    for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
-        digest.update(json.dumps([name, array.dtype.str, list(array.shape)]).encode())
-        digest.update(array.view(np.uint8).reshape(-1) if array.size else b"")
-    return digest.hexdigest()
-
-
 # ------------------------------------------------------------------ files
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path next to ``path`` to write to; when the block succeeds it is synced and renamed over ``path``.
-
-    A reader (or a run killed half-way) then sees either the old complete file
-    or the new complete one, never a torn one. On failure the temporary file is removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp (and some writers) make files private; these are meant to be shared
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray], header: Mapping[str, Any]) -> Path:
-    """Write arrays and a JSON-able header to a safetensors file, atomically (see ``atomic_path``)."""
-    metadata = {key: json.dumps(value) for key, value in header.items()}
-    with atomic_path(path) as tmp:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata=metadata)
-    return Path(path)
-
-
-def load_arrays(path: str | Path, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read a file written by ``save_arrays``; ``kind`` names what it should be, for error messages.
-
-    Raises ``DataFileError`` saying what is wrong when the file is missing,
-    truncated or corrupted, instead of the reader's low-level message.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"{kind} file {path} does not exist")
-    try:
-        arrays = load_file(path)
-        with safe_open(path, "np") as handle:
-            raw = handle.metadata() or {}
-        header = {key: json.loads(value) for key, value in raw.items()}
-    except (SafetensorError, json.JSONDecodeError, UnicodeDecodeError, OSError) as err:
-        raise DataFileError(
-            f"{kind} file {path} is truncated or corrupted ({err}); it cannot be read. "
-            "Re-create it, or use an earlier copy"
-        ) from err
-    return arrays, header
-
-
-def check_header_bytes(path: str | Path, kind: str) -> None:
-    """Refuse a safetensors file whose JSON header is followed by anything but the spaces that pad it.
-
-    The digest covers what the header says, not how it is spelt; this closes
-    the one gap left, a padding byte turned into other whitespace or text.
-    """
-    with open(path, "rb") as handle:
-        size = int.from_bytes(handle.read(8), "little")
-        head = handle.read(min(size, 100_000_000))
-    try:
-        text = head.decode("utf-8")
-        _, end = json.JSONDecoder().raw_decode(text)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        text, end = "", -1
-    if end < 0 or text[end:].strip(" "):
-        raise DataFileError(f"{kind} file {path} has a damaged header: re-create it, or use an earlier copy")
-
-
 def save_dataset(path: str | Path, trials: Sequence[Trial], generation: Mapping[str, Any] | None = None) -> Path:
     """Store trials with the parameters that generated them (any JSON-able mapping) in one file.
 
     The file is ``safetensors``: step arrays concatenated over trials, maps as
-    ASCII tile codes, and a header with ``format``, ``version``, ``num_trials``,
-    ``generation`` and the ``digest`` of all of it. Written atomically.
+    ASCII tile codes, and a header with ``format``, ``version``, ``num_trials``
+    and ``generation``. Written atomically, with a content digest (``icrl_course.io``).
     """
-    arrays = trials_to_arrays(trials)
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "num_trials": len(trials),
-              "generation": json.loads(json.dumps(dict(generation or {})))}
-    return save_arrays(path, arrays, {**header, "digest": content_digest(arrays, header)})
+              "generation": dict(generation or {})}
+    return save_arrays(path, trials_to_arrays(trials), header)
 
 
 def read_dataset(path: str | Path) -> tuple[list[Trial], dict[str, Any]]:
     """The trials of a dataset file and its header (``generation`` holds how they were made).
 
-    Refused with a ``DataFileError`` naming what is wrong: another format or
-    version, a digest that no longer matches (the file changed after it was
-    written), malformed arrays (``check_trial_arrays``) or a trial count that
+    Refused with a ``DataFileError`` naming what is wrong: a file changed or
+    damaged after it was written (``icrl_course.io``), another format or
+    version, malformed arrays (``check_trial_arrays``) or a trial count that
     differs from the header's.
     """
     arrays, header = load_arrays(path, "dataset")
-    check_header_bytes(path, "dataset")
     if header.get("format") != FORMAT_NAME:
         raise DataFileError(f"{path} has format {header.get('format')!r}, not {FORMAT_NAME!r}: it is not a trial dataset")
-    if header.get("version") != FORMAT_VERSION:
-        raise DataFileError(f"{path} is version {header.get('version')!r} of the trial format; this library reads "
-                            f"{FORMAT_VERSION!r}: re-create it with `icrl-course dataset`")
-    if header.get("digest") != content_digest(arrays, header):
-        raise DataFileError(f"{path} does not match the digest written with it: the file was changed or damaged "
-                            "after it was written; re-create it with `icrl-course dataset`, or use an earlier copy")
+    check_header(path, header, FORMAT_NAME, FORMAT_VERSION)
     trials = trials_from_arrays(arrays, f"dataset {path}")
     if len(trials) != header.get("num_trials"):
         raise DataFileError(f"{path} holds {len(trials)} trials but its header says {header.get('num_trials')}: the file is corrupted")

@@ -51,12 +51,17 @@ LOSSES = ("huber", "mse")
 
 @dataclass(frozen=True)
 class DQNConfig:
-    """Hyper-parameters of the sequence DQN objective (defaults: the paper's, with Huber loss)."""
+    """Hyper-parameters of the sequence DQN objective; ``TrainConfig`` takes its defaults from here.
+
+    The paper's: ``gamma`` 0.9, ``tau`` 0.1, one-step double DQN. Ours: ``reward_scale`` 1 (the paper's 30
+    suits a pre-trained Llama's logit scale, not a network trained from scratch) and the Huber loss (the
+    paper divides a squared error by the batch's mean target).
+    """
 
     gamma: float = 0.9
-    """Discount factor per step."""
+    """Discount factor per step (the paper's)."""
     reward_scale: float = 1.0
-    """Rewards are multiplied by this before entering targets (the paper scales the goal's 1 by 30)."""
+    """Rewards are multiplied by this before entering targets (1 leaves them as they are; the paper uses 30)."""
     double: bool = True
     """Double DQN (online network picks the next action, target network evaluates); False = plain DQN."""
     n_step: int = 1
@@ -66,7 +71,7 @@ class DQNConfig:
     huber_delta: float = 1.0
     """Where the Huber loss turns from quadratic to linear, in scaled-reward units."""
     tau: float = 0.1
-    """Polyak step of the target network after every optimiser step (1.0 = hard copy)."""
+    """Polyak step of the target network after every optimiser step (the paper's 0.1; 1.0 = hard copy)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.gamma <= 1.0:
@@ -81,12 +86,6 @@ class DQNConfig:
             raise ValueError(f"DQNConfig.huber_delta={self.huber_delta} must be positive")
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"DQNConfig.tau={self.tau} must lie in (0, 1] (1.0 copies the online network)")
-
-
-def gather_steps(token_q: torch.Tensor, q_index: torch.Tensor) -> torch.Tensor:
-    """Pick the Q-values of every step from per-token outputs: ``(B, L, A)`` at ``(B, N)`` -> ``(B, N, A)``."""
-    index = q_index.unsqueeze(-1).expand(-1, -1, token_q.shape[-1])
-    return token_q.gather(1, index)
 
 
 def bootstrap_values(online_q: torch.Tensor, target_q: torch.Tensor, double: bool = True) -> torch.Tensor:
@@ -126,7 +125,7 @@ def td_targets(
 
     Args:
         online_q, target_q: ``(B, N, 4)`` Q-values of the online and target
-            networks at the steps (``gather_steps`` of their outputs).
+            networks at the steps (a network's ``q_values`` of a ``StepBatch``).
         rewards, terminated, has_next, step_mask: ``(B, N)`` as in ``StepBatch``;
             ``has_next[t]`` says step t+1 is the next state of the same episode.
         gamma, reward_scale, double, n_step: see ``DQNConfig``.

@@ -5,22 +5,24 @@ curve (success per episode index, several agents side by side, with the
 uncertainty over maps), and "how does it explore?" is a question about paths
 on a map. Both are quicker to see than to read from a table. The map itself is
 drawn by ``icrl_course.envs.map_figure``; this module adds what trials bring.
+plotly is imported when a figure is made, so the rest of the library works without it.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.colors import qualitative
 
 from icrl_course.envs import ACTION_NAMES, LakeMap, map_figure
 from icrl_course.trials import Trial, TrialResults, per_episode
 
-PALETTE = qualitative.Plotly
-"""Colours given to agents and trajectories in order."""
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+PALETTE = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52")
+"""Colours given to agents and trajectories in order (plotly's default qualitative palette)."""
 
 METRIC_LABELS = {"success": "success rate", "return": "mean return", "length": "mean episode length",
                  "fell_in_hole": "share fallen into a hole", "timed_out": "share timed out"}
@@ -54,6 +56,8 @@ def learning_curve(results, metric: str = "success", confidence: float = 0.95, n
     are numbered from 1 on the x axis; the band is the bootstrap interval over
     maps from ``icrl_course.trials.per_episode``.
     """
+    import plotly.graph_objects as go
+
     summary = per_episode(_as_table(results), metric, confidence, n_boot, seed)
     fig = go.Figure()
     for i, (agent, rows) in enumerate(summary.groupby("agent", sort=False)):
@@ -94,6 +98,8 @@ def trajectories_figure(lake_map: LakeMap, trajectories: Sequence[Sequence[int]]
     circle marks where each starts and a cross where it ends. Hovering a point
     gives the step number and the state.
     """
+    import plotly.graph_objects as go
+
     names = list(names) if names is not None else [f"path {i + 1}" for i in range(len(trajectories))]
     if len(names) != len(trajectories):
         raise ValueError(f"{len(names)} names for {len(trajectories)} trajectories: give one name per trajectory")

@@ -55,8 +55,9 @@ def test_dataset_command_writes_trials_with_their_recipe(tmp_path, capsys):
 
 def test_evaluate_command_prints_the_curve_with_the_ablation_and_baselines(tmp_path, capsys):
     config = TrainConfig(iterations=1, trials_per_iteration=4, batch_trials=4, updates_per_iteration=1,
-                         warmup_trials=4, episodes_per_trial=2, max_episode_steps=8, n_layer=1, n_embd=16, n_head=2,
-                         eval_maps=4, checkpoint_every=1, progress=False, threads=1)
+                         warmup_trials=4, episodes_per_trial=2, max_episode_steps=8,
+                         model={"n_layer": 1, "n_embd": 16, "n_head": 2}, eval_maps=4, checkpoint_every=1, progress=False,
+                         threads=1)
     train(config, tmp_path / "run")
     csv = tmp_path / "table.csv"
     assert main(["evaluate", "--checkpoint", str(tmp_path / "run"), "--maps", "6", "--episodes", "2",

@@ -2,9 +2,21 @@
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import load_file
 
-from icrl_course.data import DataFileError, load_dataset, read_dataset, save_dataset, trials_from_arrays, trials_to_arrays
+from icrl_course.data import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    DataFileError,
+    load_dataset,
+    read_dataset,
+    save_dataset,
+    trials_from_arrays,
+    trials_to_arrays,
+)
+from icrl_course.io import save_arrays
 from icrl_course.envs import LakeMap
 from icrl_course.trials import Trial
 
@@ -68,7 +80,6 @@ def test_missing_dataset_says_it_does_not_exist(tmp_path):
 
 
 def test_a_file_of_another_kind_is_refused_by_name(tmp_path):
-    from icrl_course.data import save_arrays
 
     path = save_arrays(tmp_path / "x.safetensors", {"a": np.zeros(2)}, {"format": "something-else"})
     with pytest.raises(DataFileError, match="not a trial dataset"):
@@ -86,22 +97,14 @@ def test_saved_files_are_readable_by_others(tmp_path):
 
 
 # ------------------------------------------------------------------ root cause 9: tampered datasets are refused
-import json  # noqa: E402
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from icrl_course.data import FORMAT_NAME, FORMAT_VERSION, content_digest, save_arrays  # noqa: E402
-
-
 def forge(path, arrays, **header_changes):
-    """Write a dataset as a deliberate forger would: edited arrays or header, with a freshly computed digest.
+    """Write a dataset as a deliberate forger would: edited arrays or header, saved with a fresh content digest.
 
     The digest cannot catch these; the structural checks must.
     """
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "num_trials": len(arrays["map_shape"]),
               "generation": {}, **header_changes}
-    return save_arrays(path, arrays, {**header, "digest": content_digest(arrays, header)})
+    return save_arrays(path, arrays, header)
 
 
 def edited(change) -> dict:
@@ -171,7 +174,7 @@ def test_a_dataset_edited_after_it_was_written_is_refused(tmp_path, edit, messag
 
 def test_a_forged_header_version_and_format_are_refused(tmp_path):
     arrays = trials_to_arrays(two_trials())
-    with pytest.raises(DataFileError, match="version '1' of the trial format; this library reads '2'"):
+    with pytest.raises(DataFileError, match="version '1' of icrl-course/trials; this library reads version '2'"):
         read_dataset(forge(tmp_path / "v1.safetensors", arrays, version="1"))
     with pytest.raises(DataFileError, match="not a trial dataset"):
         read_dataset(forge(tmp_path / "f.safetensors", arrays, format="icrl-course/model"))

@@ -11,7 +11,6 @@ is cut by the time limit; the sixth step is padding.
     has_next      yes   yes   no     yes   no      no
 """
 
-import math
 
 import numpy as np
 import pytest
@@ -209,14 +208,6 @@ def test_polyak_update_with_tau_one_copies_and_mismatched_names_error():
     assert torch.equal(target["a"], online["a"])
     with pytest.raises(ValueError, match="make_target"):
         polyak_update({"b": torch.zeros(2)}, online, tau=0.5)
-
-
-def test_gather_steps_picks_rows_at_q_index():
-    token_q = torch.arange(2 * 5 * 4, dtype=torch.float32).reshape(2, 5, 4)
-    q_index = torch.tensor([[0, 3], [4, 1]])
-    got = dqn.gather_steps(token_q, q_index)
-    assert torch.equal(got[1, 0], token_q[1, 4]) and torch.equal(got[0, 1], token_q[0, 3])
-    assert math.isclose(got.sum().item(), sum(token_q[b, i].sum().item() for b, row in enumerate(q_index) for i in row))
 
 
 def test_has_next_on_the_last_step_of_a_row_is_ignored():

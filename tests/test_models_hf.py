@@ -4,25 +4,32 @@ import numpy as np
 import pytest
 import torch
 
+from icrl_course.dqn import polyak_update
 from icrl_course.envs import MapDistribution
 from icrl_course.models.hf import (
-    AdapterConfig, HFAgent, HFQNetwork, ModelNotFoundError, QLearner, build_tiny_llama, load_causal_lm,
-    q_values_from_logits, resolve_dtype,
+    AdapterConfig, HFAgent, HFQNetwork, ModelNotFoundError, build_tiny_llama, load_causal_lm, q_values_from_logits,
+    resolve_dtype,
 )
+from icrl_course.models.protocol import QNetwork
 from icrl_course.tokenize import pack
-from icrl_course.tokenize.chat import ChatTokenizer
+from icrl_course.tokenize.text import PAPER, WORDS, TextTokenizer
 from icrl_course.trials import Schedule, run_trials
 
 
 @pytest.fixture(scope="module")
 def tiny_path(tmp_path_factory):
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny"), seed=0)
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny"), PAPER, seed=0)
 
 
 @pytest.fixture
 def tiny(tiny_path):
     model, tokenizer = load_causal_lm(tiny_path, device="cpu")
-    return model.eval(), ChatTokenizer(tokenizer)
+    return model.eval(), TextTokenizer(tokenizer, PAPER)
+
+
+def network(path, kind="full", fmt=PAPER, **options) -> HFQNetwork:
+    model, tokenizer = load_causal_lm(path, device="cpu", **options)
+    return HFQNetwork(model, TextTokenizer(tokenizer, fmt), AdapterConfig(kind=kind))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +62,7 @@ def test_q_values_are_the_action_token_logits_at_the_q_positions(tiny, trials):
     encoded = chat.encode(trials[0])
     batch = alone(chat, encoded)
     with torch.no_grad():
-        q = HFQNetwork(model, chat.action_token_ids)(batch)
+        q = HFQNetwork(model, chat)(batch)
         logits = model(input_ids=batch.input_ids).logits
     manual = torch.stack([logits[0, p, chat.action_token_ids] for p in encoded.q_positions])
     torch.testing.assert_close(q[0], manual, rtol=1e-5, atol=1e-5)
@@ -64,7 +71,7 @@ def test_q_values_are_the_action_token_logits_at_the_q_positions(tiny, trials):
 
 def test_q_values_of_packed_trials_equal_a_gather_of_their_full_logits(tiny, trials):
     model, chat = tiny
-    qnet = HFQNetwork(model, chat.action_token_ids)
+    qnet = HFQNetwork(model, chat)
     batch = packed(chat, trials)
     with torch.no_grad():
         gathered = q_values_from_logits(qnet.logits(batch), batch.q_index, torch.as_tensor(chat.action_token_ids))
@@ -73,7 +80,7 @@ def test_q_values_of_packed_trials_equal_a_gather_of_their_full_logits(tiny, tri
 
 def test_changing_a_future_token_never_changes_an_earlier_q_value(tiny, trials):
     model, chat = tiny
-    qnet = HFQNetwork(model, chat.action_token_ids)
+    qnet = HFQNetwork(model, chat)
     encoded = chat.encode(trials[1])
     batch = alone(chat, encoded)
     cut = int(encoded.q_positions[len(encoded.q_positions) // 2])  # the token at this Q position changes
@@ -89,7 +96,7 @@ def test_changing_a_future_token_never_changes_an_earlier_q_value(tiny, trials):
 
 def test_packed_trials_give_the_same_q_values_as_each_alone(tiny, trials):
     model, chat = tiny
-    qnet = HFQNetwork(model, chat.action_token_ids)
+    qnet = HFQNetwork(model, chat)
     encoded = [chat.encode(t) for t in trials]
     packed = pack(encoded, sum(len(e) for e in encoded) + 7, pad_id=chat.pad_id)
     assert packed.input_ids.shape[0] == 1 and int(packed.segment_ids.max()) == 2
@@ -102,17 +109,16 @@ def test_packed_trials_give_the_same_q_values_as_each_alone(tiny, trials):
 def test_eager_attention_reads_the_packing_mask_like_sdpa(tiny_path, trials):
     q = {}
     for implementation in ("sdpa", "eager"):
-        model, tokenizer = load_causal_lm(tiny_path, device="cpu", attn_implementation=implementation)
-        chat = ChatTokenizer(tokenizer)
+        qnet = network(tiny_path, attn_implementation=implementation)
         with torch.no_grad():
-            q[implementation] = HFQNetwork(model, chat.action_token_ids)(packed(chat, trials))
+            q[implementation] = qnet(packed(qnet.text, trials))
     torch.testing.assert_close(q["eager"], q["sdpa"], rtol=1e-4, atol=1e-5)
 
 
 def test_agent_with_kv_cache_gives_the_q_values_of_a_full_forward(tiny):
     model, chat = tiny
-    qnet = HFQNetwork(model, chat.action_token_ids)
-    agent = HFAgent(qnet, chat)
+    qnet = HFQNetwork(model, chat)
+    agent = HFAgent(qnet)
     maps = MapDistribution.paper().sample_many(3, seed=2)
     result = run_trials(agent, maps, episodes=3, schedule=Schedule.epsilon_greedy(0.5), seed=2, max_episode_steps=8)
     assert agent.recomputes == 0
@@ -125,9 +131,9 @@ def test_agent_with_kv_cache_gives_the_q_values_of_a_full_forward(tiny):
 
 def test_agent_feeds_everything_again_when_the_cached_prefix_changed(tiny):
     model, chat = tiny
-    qnet = HFQNetwork(model, chat.action_token_ids)
+    qnet = HFQNetwork(model, chat)
     maps = MapDistribution.paper().sample_many(2, seed=3)
-    reference = HFAgent(qnet, chat)
+    reference = HFAgent(qnet)
     run_trials(reference, maps, episodes=2, seed=3, max_episode_steps=6)
 
     class Tampered(HFAgent):
@@ -136,7 +142,7 @@ def test_agent_feeds_everything_again_when_the_cached_prefix_changed(tiny):
                 self.cached[1][2] += 1  # pretend the cache holds a different past for lake 1
             return super().act(obs)
 
-    agent = Tampered(qnet, chat)
+    agent = Tampered(qnet)
     run_trials(agent, maps, episodes=2, seed=3, max_episode_steps=6)
     assert agent.recomputes == 1
     np.testing.assert_allclose(np.stack(agent.q_history), np.stack(reference.q_history), rtol=1e-4, atol=1e-5)
@@ -150,75 +156,100 @@ def test_a_hub_id_that_cannot_be_reached_offline_says_to_pass_a_local_path(monke
 
 @pytest.mark.parametrize("kind", ["ia3", "lora"])
 def test_the_target_adapter_shares_the_base_weights(tiny_path, kind):
-    model, tokenizer = load_causal_lm(tiny_path, device="cpu")
-    base = sum(p.numel() for p in model.parameters())
-    learner = QLearner(model, ChatTokenizer(tokenizer).action_token_ids, AdapterConfig(kind=kind))
-    adapter = sum(p.numel() for p in learner.online_state().values())
+    base = sum(p.numel() for p in load_causal_lm(tiny_path, device="cpu")[0].parameters())
+    online = network(tiny_path, kind)
+    target = online.make_target()
+    adapter = sum(p.numel() for p in online.trainable().values())
     assert 0 < adapter < base / 10
-    assert sum(p.numel() for p in learner.online.parameters()) == base + 2 * adapter  # one base, two adapters
-    assert sum(p.numel() for p in learner.parameters()) == adapter  # only the online adapter trains
-    assert all(not t.requires_grad for t in learner.target_state().values())
+    assert sum(p.numel() for p in online.parameters()) == base + 2 * adapter  # one base, two adapters
+    assert sum(p.numel() for p in online.parameters() if p.requires_grad) == adapter  # only the online adapter trains
+    assert all(not t.requires_grad for t in target.trainable().values())
+    assert isinstance(online, QNetwork) and isinstance(target, QNetwork)
 
 
 def test_the_target_adapter_stays_float32_on_a_bfloat16_base(tiny_path):
-    model, tokenizer = load_causal_lm(tiny_path, device="cpu", dtype="bfloat16")
-    learner = QLearner(model, ChatTokenizer(tokenizer).action_token_ids, AdapterConfig(kind="ia3"))
-    assert next(learner.online.model.get_base_model().parameters()).dtype == torch.bfloat16
-    assert {t.dtype for t in learner.target_state().values()} == {torch.float32}
+    online = network(tiny_path, "ia3", dtype="bfloat16")
+    target = online.make_target()
+    assert next(online.model.get_base_model().parameters()).dtype == torch.bfloat16
+    assert {t.dtype for t in target.trainable().values()} == {torch.float32}
 
 
 @pytest.mark.parametrize("kind", ["ia3", "lora", "full"])
 def test_after_an_optimiser_step_the_target_moves_by_tau_times_the_difference(tiny_path, trials, kind):
-    model, tokenizer = load_causal_lm(tiny_path, device="cpu")
-    chat = ChatTokenizer(tokenizer)
-    learner = QLearner(model, chat.action_token_ids, AdapterConfig(kind=kind))
-    batch = packed(chat, trials)
-    optimiser = torch.optim.SGD(learner.parameters(), lr=0.5)
-    learner.online(batch).square().mean().backward()
+    online = network(tiny_path, kind)
+    target = online.make_target()
+    batch = packed(online.text, trials)
+    optimiser = torch.optim.SGD([p for p in online.parameters() if p.requires_grad], lr=0.5)
+    online(batch).square().mean().backward()
     optimiser.step()
-    online = {k: v.detach().clone() for k, v in learner.online_state().items()}
-    before = {k: v.detach().clone() for k, v in learner.target_state().items()}
-    moved = sum(float((online[k] - before[k]).abs().max()) > 0 for k in online)
-    assert moved > 0
-    learner.update_target(0.1)
-    for name, target in learner.target_state().items():
-        torch.testing.assert_close(target, before[name] + 0.1 * (online[name] - before[name]), rtol=1e-6, atol=1e-7)  # float32 rounding
+    after = {k: v.detach().clone() for k, v in online.trainable().items()}
+    before = {k: v.detach().clone() for k, v in target.trainable().items()}
+    assert sum(float((after[k] - before[k]).abs().max()) > 0 for k in after) > 0
+    polyak_update(target.trainable(), online.trainable(), 0.1)
+    for name, tensor in target.trainable().items():
+        torch.testing.assert_close(tensor, before[name] + 0.1 * (after[name] - before[name]), rtol=1e-6, atol=1e-7)
 
 
 def test_target_q_reads_the_target_weights_and_leaves_the_online_adapter_trainable(tiny_path, trials):
-    model, tokenizer = load_causal_lm(tiny_path, device="cpu")
-    chat = ChatTokenizer(tokenizer)
-    learner = QLearner(model, chat.action_token_ids, AdapterConfig(kind="ia3"))
-    batch = packed(chat, trials)
+    online = network(tiny_path, "ia3")
+    target = online.make_target()
+    batch = packed(online.text, trials)
     with torch.no_grad():
-        for tensor in learner.online_state().values():
+        for tensor in online.trainable().values():
             tensor.mul_(1.5)
-        online_q = learner.online(batch)
-    target_q = learner.target_q(batch)
+        online_q = online(batch)
+    target_q = target.q_values(batch)
     assert (online_q - target_q).abs().max() > 1e-3
-    assert all(p.requires_grad for p in learner.parameters()) and len(learner.parameters()) > 0
-    assert all(not t.requires_grad for t in learner.target_state().values())
+    trainable = [p for p in online.parameters() if p.requires_grad]
+    assert len(trainable) == len(online.trainable()) > 0
+    assert all(not t.requires_grad for t in target.trainable().values())
+
+
+def test_the_target_adapter_acts_with_its_own_weights(tiny_path):
+    online = network(tiny_path, "ia3")
+    target = online.make_target()
+    with torch.no_grad():
+        for tensor in online.trainable().values():
+            tensor.mul_(3.0)
+    agent = target.agent()
+    trial = run_trials(agent, MapDistribution.paper().sample_many(2, seed=4), episodes=2, seed=4,
+                       max_episode_steps=6).trials[0]
+    batch = alone(online.text, online.encode(trial))
+    with torch.no_grad():
+        target_q, online_q = target.q_values(batch)[0].numpy(), online(batch)[0].numpy()
+    np.testing.assert_allclose(np.stack([q[0] for q in agent.q_history])[:len(trial)], target_q, rtol=1e-4, atol=1e-5)
+    assert np.abs(online_q - target_q).max() > 1e-3
 
 
 def test_gradient_checkpointing_gives_the_same_gradients(tiny_path, trials):
     grads = []
     for checkpointing in (False, True):
         model, tokenizer = load_causal_lm(tiny_path, device="cpu")
-        chat = ChatTokenizer(tokenizer)
-        learner = QLearner(model, chat.action_token_ids, AdapterConfig(kind="ia3"), gradient_checkpointing=checkpointing)
-        learner.online.train()
+        online = HFQNetwork(model, TextTokenizer(tokenizer, PAPER), AdapterConfig(kind="ia3"), checkpointing)
+        online.train()
         assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules()) == checkpointing
-        learner.online(packed(chat, trials)).sum().backward()
-        grads.append(torch.cat([p.grad.flatten() for p in learner.parameters()]))
+        online(packed(online.text, trials)).sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in online.parameters() if p.requires_grad]))
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-6)
 
 
 def test_the_adapter_wraps_the_configured_target_modules_only(tiny_path):
     model, tokenizer = load_causal_lm(tiny_path, device="cpu")
-    learner = QLearner(model, ChatTokenizer(tokenizer).action_token_ids,
-                       AdapterConfig(kind="lora", target_modules=["q_proj", "o_proj"]))
-    wrapped = {name.split(".")[-3] for name in learner.online_state()}  # ...q_proj.lora_A.weight
+    online = HFQNetwork(model, TextTokenizer(tokenizer, PAPER), AdapterConfig(kind="lora", target_modules=["q_proj", "o_proj"]))
+    wrapped = {name.split(".")[-3] for name in online.trainable()}  # ...q_proj.lora_A.weight
     assert wrapped == {"q_proj", "o_proj"}
+
+
+def test_the_words_format_reads_q_values_at_the_cell_before_each_action_word(tmp_path, trials):
+    qnet = network(build_tiny_llama(tmp_path, WORDS), fmt=WORDS)
+    encoded = qnet.encode(trials[0])
+    words = qnet.text.tokenizer.convert_ids_to_tokens(encoded.tokens[encoded.q_positions].tolist())
+    assert all(w.startswith("u") and "d" in w for w in words)  # a cell word such as u0d2l1r3
+    batch = alone(qnet.text, encoded)
+    with torch.no_grad():
+        logits = qnet.logits(batch)
+        torch.testing.assert_close(qnet(batch), q_values_from_logits(logits, batch.q_index, qnet.action_token_ids),
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_auto_dtype_is_float32_on_cpu_and_names_are_checked():

@@ -2,17 +2,43 @@
 
 import pytest
 
-from icrl_course.train.config import ConfigError, TrainConfig
+from icrl_course.dqn import DQNConfig
+from icrl_course.train.config import ConfigError, HFModel, TrainConfig, TransformerModel
 
 
 @pytest.mark.parametrize("field, value", [
-    ("lr", -1e-3), ("lr", 0.0), ("gamma", 1.5), ("tau", 0.0), ("n_head", 0), ("episodes_per_trial", 0),
-    ("max_episode_steps", 0), ("epsilon_end", 2.0), ("map_preset", "mars"), ("edge_cap", 0),
+    ("lr", -1e-3), ("lr", 0.0), ("gamma", 1.5), ("tau", 0.0), ("episodes_per_trial", 0), ("lr_warmup", -1),
+    ("max_episode_steps", 0), ("epsilon_end", 2.0), ("map_preset", "mars"), ("context_length", -1),
     ("batch_trials", 0), ("lr_schedule", "step"), ("source", "tape"), ("device", "tpu"), ("iterations", 0), ("checkpoint_every", 0),
 ])
 def test_invalid_value_is_rejected_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=rf"^{field}="):
         TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("section, field, value", [
+    ({"kind": "transformer"}, "n_head", 0), ({"kind": "transformer"}, "edge_cap", 0),
+    ({"kind": "transformer"}, "dropout", 1.0), ({"kind": "hf"}, "adapter", "prefix"), ({"kind": "hf"}, "format", "yaml"),
+    ({"kind": "hf"}, "dtype", "fp8"), ({"kind": "hf"}, "tiny_heads", 0), ({"kind": "hf"}, "target_modules", []),
+])
+def test_invalid_model_values_are_rejected_naming_the_model_field(section, field, value):
+    with pytest.raises(ConfigError, match=rf"^model\.{field}="):
+        TrainConfig(model={**section, field: value})
+
+
+def test_the_model_section_says_which_kind_and_an_unknown_kind_is_refused():
+    assert isinstance(TrainConfig().model, TransformerModel)
+    assert isinstance(TrainConfig(model={"kind": "hf", "adapter": "ia3"}).model, HFModel)
+    with pytest.raises(ConfigError, match=r"model.kind='rnn' is invalid: choose one of \['transformer', 'hf'\]"):
+        TrainConfig(model={"kind": "rnn"})
+    with pytest.raises(ConfigError, match=r"unknown config field\(s\) \['model.adapter'\]"):
+        TrainConfig(model={"kind": "transformer", "adapter": "ia3"})
+
+
+def test_the_objectives_defaults_are_dqn_configs_defaults():
+    config, dqn = TrainConfig(), DQNConfig()
+    assert config.dqn_config() == dqn
+    assert (config.tau, config.gamma, config.reward_scale) == (dqn.tau, dqn.gamma, dqn.reward_scale)
 
 
 def test_wrong_type_is_rejected_naming_the_field():
@@ -23,8 +49,8 @@ def test_wrong_type_is_rejected_naming_the_field():
 
 
 def test_n_embd_must_split_into_heads_of_even_size():
-    with pytest.raises(ConfigError, match="n_embd=.*multiple of 2 \\* n_head = 6"):
-        TrainConfig(n_embd=64, n_head=3)
+    with pytest.raises(ConfigError, match="model.n_embd=.*multiple of 2 \\* n_head = 6"):
+        TrainConfig(model={"n_embd": 64, "n_head": 3})
 
 
 def test_offline_training_needs_a_dataset_and_online_refuses_one():
@@ -44,8 +70,9 @@ def test_unknown_field_is_refused_listing_the_known_ones():
         TrainConfig.from_dict({"learning_rate": 1e-3})
 
 
-def test_json_round_trip_gives_an_equal_config(tmp_path):
-    config = TrainConfig(seed=3, lr=3e-4, map_preset="gymnasium", map_options={"size": 4})
+@pytest.mark.parametrize("model", [{"kind": "transformer", "n_layer": 2}, {"kind": "hf", "adapter": "lora", "lora_r": 4}])
+def test_json_round_trip_gives_an_equal_config(tmp_path, model):
+    config = TrainConfig(model=model, seed=3, lr=3e-4, map_preset="gymnasium", map_options={"size": 4})
     config.to_json(tmp_path / "c.json")
     assert TrainConfig.from_json(tmp_path / "c.json") == config
 
@@ -55,6 +82,15 @@ def test_overrides_parse_json_values_and_plain_text():
                                            'map_options={"rows": [3, 4]}'])
     assert (config.lr, config.iterations, config.double_dqn, config.device) == (3e-4, 12, False, "cpu")
     assert config.map_options == {"rows": [3, 4]}
+
+
+def test_overrides_reach_into_the_model_section_and_can_replace_it():
+    config = TrainConfig().with_overrides(["model.n_layer=4", "model.dropout=0"])
+    assert (config.model.n_layer, config.model.dropout) == (4, 0.0)
+    llama = config.with_overrides(['model={"kind": "hf", "adapter": "ia3"}', "model.lora_r=2"])
+    assert (llama.model.adapter, llama.model.lora_r) == ("ia3", 2)
+    with pytest.raises(ConfigError, match="'lr' is not a section"):
+        config.with_overrides(["lr.x=1"])
 
 
 def test_override_of_an_int_into_a_float_field_is_accepted():
@@ -74,12 +110,14 @@ def test_epsilon_falls_linearly_over_its_fraction_then_stays():
     assert config.epsilon(99) == pytest.approx(0.1)
 
 
-def test_changes_lists_the_fields_that_differ():
-    assert TrainConfig().changes(TrainConfig(lr=5e-4, seed=2)) == {"seed": (0, 2), "lr": (1e-3, 5e-4)}
+def test_changes_lists_the_fields_that_differ_model_fields_by_their_dotted_name():
+    assert TrainConfig().changes(TrainConfig(lr=5e-4, seed=2, model={"n_layer": 2})) == {
+        "model.n_layer": (3, 2), "seed": (0, 2), "lr": (1e-3, 5e-4)}
 
 
 def test_configs_kept_in_the_library_load_by_name_and_unknown_names_list_the_known():
     assert TrainConfig.named("paper-small").map_preset == "paper"
+    assert TrainConfig.named("tiny-llama").model.kind == "hf"
     with pytest.raises(ConfigError, match="known: .*paper-small"):
         TrainConfig.named("paper-huge")
 
@@ -90,3 +128,16 @@ def test_cosine_learning_rate_falls_from_lr_to_zero_and_constant_stays():
     assert cosine.learning_rate(50) == pytest.approx(5e-4)
     assert cosine.learning_rate(100) == pytest.approx(0.0)
     assert TrainConfig(lr=1e-3).learning_rate(70) == 1e-3
+
+
+def test_warm_up_raises_the_learning_rate_linearly_then_the_schedule_holds():
+    config = TrainConfig(iterations=100, lr=1e-2, lr_warmup=4)
+    assert [config.learning_rate(i) for i in range(5)] == pytest.approx([2.5e-3, 5e-3, 7.5e-3, 1e-2, 1e-2])
+
+
+def test_the_papers_llama_config_has_the_papers_numbers():
+    paper = TrainConfig.named("llama31-8b-paper")
+    assert (paper.model.model, paper.model.adapter, paper.model.format, paper.model.dtype) == (
+        "meta-llama/Llama-3.1-8B-Instruct", "ia3", "paper", "auto")
+    assert (paper.lr, paper.gamma, paper.reward_scale, paper.tau, paper.context_length, paper.max_episode_steps,
+            paper.source) == (1e-2, 0.9, 30.0, 0.1, 4096, 100, "offline")

@@ -7,16 +7,24 @@ needs a figure, and the library's dependencies point from ``envs`` outwards.
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
+from typing import TYPE_CHECKING
 
 from icrl_course.envs.lake_map import LakeMap
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 TILE_COLOURS = {"S": "#9ecae1", "F": "#eef6fb", "H": "#08306b", "G": "#41ab5d"}
 TILE_LABELS = {"S": "start", "F": "frozen", "H": "hole", "G": "goal"}
 
 
 def map_figure(lake_map: LakeMap, position: int | None = None, title: str | None = None, cell_px: int = 60) -> go.Figure:
-    """A plotly figure of the map, row 0 at the top; ``position`` marks the agent's tile."""
+    """A plotly figure of the map, row 0 at the top; ``position`` marks the agent's tile.
+
+    plotly is imported here, not with the module, so environments work without it.
+    """
+    import plotly.graph_objects as go
+
     fig = go.Figure()
     for r, row in enumerate(lake_map.rows):
         for c, letter in enumerate(row):

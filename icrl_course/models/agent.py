@@ -1,4 +1,4 @@
-"""An agent that acts with a Q-network reading its whole trial so far: the in-context learner at work.
+"""The small transformer at work: an agent that acts on the trial so far, and the transformer as a ``QNetwork``.
 
 Why a KV cache: the context grows by one token per step, and re-reading a
 3,000-step trial at every step would cost thousands of times the work of the
@@ -10,6 +10,9 @@ The tokens are built by the same ``CompactTokenizer.step_tokens`` that
 ``encode`` uses for training, so the model acts on exactly the inputs it was
 trained on: a test checks that acting step by step gives the Q-values of a
 full forward pass over the encoded trial.
+
+``TransformerQNetwork`` pairs the network with its tokenizer so that the
+training loop can treat it like any other ``models.protocol.QNetwork``.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
+from icrl_course.dqn import make_target
 from icrl_course.envs import LakeMap
 from icrl_course.models.transformer import KVCache, QTransformer
 from icrl_course.runtime import as_rng
+from icrl_course.tokenize.base import EncodedTrial, StepBatch
 from icrl_course.tokenize.compact import STEP, TRIAL_START, CompactTokenizer, kind_after
-from icrl_course.trials import Transition
+from icrl_course.trials import Trial, Transition
 
 
 class TransformerAgent:
@@ -122,3 +128,45 @@ class TransformerAgent:
             restart |= ends
         self.kind = np.where(restart, TRIAL_START, self.kind)
         self.forget |= restart
+
+
+class TransformerQNetwork(nn.Module):
+    """``QTransformer`` and its ``CompactTokenizer`` as a ``models.protocol.QNetwork``.
+
+    Every weight trains; the target is a float32 copy (``make_target``).
+    """
+
+    def __init__(self, model: QTransformer, tokenizer: CompactTokenizer):
+        super().__init__()
+        if tuple(tokenizer.field_sizes) != tuple(model.config.field_sizes):
+            raise ValueError(f"tokenizer field_sizes {tokenizer.field_sizes} differ from the model's "
+                             f"{model.config.field_sizes}: build both from the same CompactTokenizer")
+        self.model, self.tokenizer = model, tokenizer
+
+    def encode(self, trial: Trial) -> EncodedTrial:
+        return self.tokenizer.encode(trial)
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_id
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def forward(self, batch: StepBatch) -> torch.Tensor:
+        return self.model.q_values(batch)
+
+    def q_values(self, batch: StepBatch) -> torch.Tensor:
+        return self(batch)
+
+    def trainable(self) -> dict[str, torch.Tensor]:
+        return dict(self.model.named_parameters())
+
+    def make_target(self) -> "TransformerQNetwork":
+        return make_target(self)
+
+    def agent(self, epsilon: float = 0.0, reset_context_every_episode: bool = False,
+              name: str | None = None) -> TransformerAgent:
+        return TransformerAgent(self.model, self.tokenizer, epsilon=epsilon,
+                                reset_context_every_episode=reset_context_every_episode, name=name or "transformer")

@@ -1,7 +1,7 @@
 """Any Hugging Face causal language model as a Q-network, with peft adapters and a float32 target.
 
 The paper's recipe: Q(s, a) is the logit of action ``a``'s word at the token
-just before it (``tokenize.chat`` says where), the language model is adapted
+just before it (``tokenize.text`` says where), the language model is adapted
 with IA3 (a few scaling vectors, peft), and the target network of double DQN
 is a second adapter moved towards the online one by Polyak averaging. This
 module does exactly that for any causal LM that loads with
@@ -21,12 +21,17 @@ copy of the 8B weights, two sets of a few hundred thousand scaling factors).
 With ``kind="full"`` every weight trains and the target is a separate float32
 copy of the whole model: sensible only for small models such as the tiny Llama
 this module builds for CPU lessons and tests (``build_tiny_llama``).
+
+``HFQNetwork`` implements ``models.protocol.QNetwork``, so the training loop
+of lesson 5 trains it unchanged; ``HFAgent`` acts with it through a KV cache.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -35,12 +40,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from icrl_course import dqn
 from icrl_course.envs import LakeMap
-from icrl_course.runtime import pick_device
-from icrl_course.tokenize.base import StepBatch
-from icrl_course.tokenize.chat import LLAMA3, ChatTokenizer
-from icrl_course.trials import Transition
+from icrl_course.runtime import as_rng, pick_device
+from icrl_course.tokenize.base import EncodedTrial, StepBatch
+from icrl_course.tokenize.text import WORDS, TextFormat, TextTokenizer
+from icrl_course.trials import Trial, Transition
 
 ADAPTER_KINDS = ("ia3", "lora", "full")
 ONLINE, TARGET = "online", "target"
@@ -107,40 +111,43 @@ def load_causal_lm(
 
 
 # ------------------------------------------------------------------------------------ tiny model
-TINY_WORDS = ("observation", "action", "reward", "episode", "truncated", "left", "down", "right", "up", "-", ".")
-
-
 def build_tiny_llama(
     path: str | Path,
+    fmt: TextFormat = WORDS,
     hidden_size: int = 64,
     num_layers: int = 2,
     num_heads: int = 4,
-    max_cell: int = 399,
+    max_side: int = 9,
+    rewards: Sequence[float] = (1.0,),
     seed: int = 0,
 ) -> Path:
-    """Write a randomly initialised, really small Llama and its tokenizer to ``path``; return the path.
+    """Write a randomly initialised, really small Llama and a tokenizer for ``fmt`` to ``path``; return the path.
 
     The folder looks like any Hub checkpoint (``config.json``,
     ``model.safetensors``, ``tokenizer.json``), so ``load_causal_lm(path)``
     loads it with the same ``from_pretrained`` calls that load Llama 3.1 8B.
-    The tokenizer is word-level: Llama 3's special tokens, the chat format's
-    words and the numbers ``0..max_cell`` are one token each.
+    The tokenizer is a real Hugging Face tokenizer built with the
+    ``tokenizers`` library: word-level (every word the format writes on maps
+    up to ``max_side`` x ``max_side`` with these ``rewards`` is one token, ``TextFormat.vocabulary``),
+    split at spaces, with the format's special tokens, wrapped as a
+    ``PreTrainedTokenizerFast``. Same seed, same weights.
     """
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    fmt = LLAMA3
-    vocab = {w: i for i, w in enumerate([*fmt.special_tokens, "[UNK]", *TINY_WORDS, *map(str, range(max_cell + 1))])}
+    words = [*fmt.special_tokens, "[UNK]", *fmt.vocabulary(max_side, rewards)]
+    vocab = {w: i for i, w in enumerate(words)}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     backend.add_special_tokens(list(fmt.special_tokens))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=fmt.begin, eos_token=fmt.end_of_episode,
-                                        pad_token=fmt.end_of_episode, unk_token="[UNK]")
+    end = fmt.end_of_episode.strip()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=fmt.begin, eos_token=end, pad_token=end,
+                                        unk_token="[UNK]")
     config = LlamaConfig(
         vocab_size=len(vocab), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
         num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=max(1, num_heads // 2),
         max_position_embeddings=32768, tie_word_embeddings=False,
-        bos_token_id=vocab[fmt.begin], eos_token_id=vocab[fmt.end_of_episode], pad_token_id=vocab[fmt.end_of_episode],
+        bos_token_id=vocab[fmt.begin], eos_token_id=vocab[end], pad_token_id=vocab[end],
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -165,82 +172,7 @@ def q_values_from_logits(logits: torch.Tensor, q_index: torch.Tensor, action_tok
     return logits[rows, q_index][..., action_token_ids]
 
 
-class HFQNetwork(nn.Module):
-    """A causal LM read as a Q-network: ``Q(s_t, a) = logit of action word a at step t's Q position``.
-
-    Only the hidden states at the Q positions go through the output layer,
-    and only its four action rows: the logits a language model head would
-    give there, without the ``(B, L, 128k)`` tensor (21 GB in float32 for the
-    paper's batch of 10 x 4,096 tokens). That equals the full logits for
-    models whose logits are ``lm_head(final hidden state)`` (Llama, Mistral,
-    Qwen); ``tests/test_models_hf.py`` checks it against a manual gather.
-    """
-
-    def __init__(self, model: nn.Module, action_token_ids: Sequence[int]):
-        super().__init__()
-        self.model = model
-        self.register_buffer("action_token_ids", torch.as_tensor(np.asarray(action_token_ids), dtype=torch.long),
-                             persistent=False)
-
-    def _lm(self) -> nn.Module:
-        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-
-    def _head(self, hidden: torch.Tensor) -> torch.Tensor:
-        head = self._lm().get_output_embeddings()
-        weight = head.weight[self.action_token_ids]
-        bias = head.bias[self.action_token_ids] if getattr(head, "bias", None) is not None else None
-        return nn.functional.linear(hidden.to(weight.dtype), weight, bias).float()
-
-    def forward(self, batch: StepBatch) -> torch.Tensor:
-        """``(B, N, 4)`` float32 Q-values at every step of a packed batch, trials kept apart.
-
-        Packed trials see only themselves: the 4D mask comes from
-        ``batch.attention_mask()`` (causal, within one segment) and positions
-        restart at 0 in every trial, so a trial's Q-values do not depend on
-        what else shares its row. A 4D mask works with the ``sdpa`` and
-        ``eager`` attention implementations (not ``flash_attention_2``).
-        """
-        hidden = self._hidden(batch)
-        rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
-        return self._head(hidden[rows, batch.q_index])
-
-    def logits(self, batch: StepBatch) -> torch.Tensor:
-        """The full ``(B, L, V)`` next-token logits of a packed batch, read the same way (for lessons and tests)."""
-        return self._lm().get_output_embeddings()(self._hidden(batch))
-
-    def _hidden(self, batch: StepBatch) -> torch.Tensor:
-        allowed = batch.attention_mask()
-        dtype = self._head_dtype()
-        bias = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, torch.finfo(dtype).min)
-        return self._lm().get_decoder()(input_ids=batch.input_ids, attention_mask=bias, position_ids=batch.position_ids,
-                                        use_cache=False).last_hidden_state
-
-    def _head_dtype(self) -> torch.dtype:
-        return self._lm().get_output_embeddings().weight.dtype
-
-    def new_cache(self):
-        """An empty KV cache for ``last_q`` (transformers' ``DynamicCache``)."""
-        from transformers import DynamicCache
-
-        try:
-            return DynamicCache(config=self._lm().config)
-        except TypeError:  # transformers < 4.56 builds it without the config
-            return DynamicCache()
-
-    def last_q(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, cache) -> torch.Tensor:
-        """``(B, 4)`` Q-values at the last of new tokens fed on top of ``cache`` (which grows in place).
-
-        ``attention_mask`` is ``(B, cached + new)`` with 0 on padding, so rows
-        may hold different numbers of real tokens.
-        """
-        decoder = self._lm().get_decoder()
-        name = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
-        out = decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                      use_cache=True, **{name: cache})
-        return self._head(out.last_hidden_state[:, -1])
-
-
-# ----------------------------------------------------------------------------- adapters, target
+# ------------------------------------------------------------------------------------ adapters
 @dataclass
 class AdapterConfig:
     """Which weights train, and how (peft's IA3 as in the paper, LoRA, or every weight)."""
@@ -281,132 +213,278 @@ class AdapterConfig:
         raise ValueError("kind='full' uses no peft adapter")
 
 
-def _strip(name: str, adapter: str) -> str:
-    return name.replace(f".{adapter}.", ".").removesuffix(f".{adapter}")
 
+class HFQNetwork(nn.Module):
+    """A causal LM read as a Q-network: ``Q(s_t, a) = logit of action word a at step t's Q position``.
 
-class QLearner:
-    """The online Q-network and its target, sharing one base model where adapters allow.
+    It implements ``models.protocol.QNetwork``. ``adapter`` says what trains:
+    with ``ia3`` or ``lora`` the base weights are frozen and a peft adapter
+    named ``online`` trains (``make_target`` adds a second, ``target``, on the
+    same base); with ``full`` every weight trains, in float32, and the target
+    is a float32 copy of the whole model (for small models).
 
-    Adapters (``ia3``, ``lora``): the base weights are frozen and shared; the
-    online adapter trains; the target adapter is a float32 copy of it that
-    only ``update_target`` moves. ``full``: every weight of ``online`` trains
-    and the target is a separate float32 copy (``dqn.make_target``).
+    Only the hidden states at the Q positions go through the output layer,
+    and only its four action rows: the logits a language model head would
+    give there, without the ``(B, L, 128k)`` tensor (21 GB in float32 for the
+    paper's batch of 10 x 4,096 tokens). That equals the full logits for
+    models whose logits are ``lm_head(final hidden state)`` (Llama, Mistral,
+    Qwen); ``tests/test_models_hf.py`` checks it against a manual gather.
     """
 
-    def __init__(self, model: nn.Module, action_token_ids: Sequence[int], adapter: AdapterConfig = AdapterConfig(),
+    def __init__(self, model: nn.Module, text: TextTokenizer, adapter: AdapterConfig | None = None,
                  gradient_checkpointing: bool = False):
-        self.adapter = adapter
+        super().__init__()
+        self.text = text
+        self.adapter = adapter or AdapterConfig(kind="full")
         if gradient_checkpointing:  # recompute each layer's activations in the backward pass instead of storing them
             if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x
                 model.activation_checkpointing_enable({"use_reentrant": False})
             else:
                 model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if adapter.kind == "full":
-            self.online = HFQNetwork(model, action_token_ids)
-            self.online.float()
-            self.target = dqn.make_target(self.online)
+        if self.adapter.kind == "full":
+            model.float()
         else:
             from peft import get_peft_model
 
             model.requires_grad_(False)
             with warnings.catch_warnings():  # peft 0.21 asks transformers 5 a deprecated question; nothing to act on
                 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-                peft_model = get_peft_model(model, adapter.peft_config(), adapter_name=ONLINE)
-            peft_model.add_adapter(TARGET, adapter.peft_config())
-            peft_model.set_adapter(ONLINE)  # also makes only the online adapter trainable
-            self.online = HFQNetwork(peft_model, action_token_ids)
-            self.target = None
-            with torch.no_grad():
-                for name, tensor in self.target_state().items():
-                    tensor.copy_(self.online_state()[name].float())
-            for tensor in self.target_state().values():
-                tensor.requires_grad_(False)
+                model = get_peft_model(model, self.adapter.peft_config(), adapter_name=ONLINE)
+        self.model = model
+        self.register_buffer("action_token_ids", torch.as_tensor(np.asarray(text.action_token_ids), dtype=torch.long),
+                             persistent=False)
 
-    def _adapter_tensors(self, adapter: str) -> dict[str, torch.Tensor]:
-        return {_strip(n, adapter): p for n, p in self.online.model.named_parameters()
-                if n.endswith(f".{adapter}") or f".{adapter}." in n}
+    # ----------------------------------------------------------------- the protocol
+    def encode(self, trial: Trial) -> EncodedTrial:
+        return self.text.encode(trial)
 
-    def online_state(self) -> dict[str, torch.Tensor]:
-        """The trainable tensors by name (adapter names stripped), live: the optimiser's parameters."""
-        if self.target is not None:
-            return dict(self.online.named_parameters())
+    @property
+    def pad_id(self) -> int:
+        return self.text.pad_id
+
+    @property
+    def device(self) -> torch.device:
+        return self.action_token_ids.device
+
+    def q_values(self, batch: StepBatch) -> torch.Tensor:
+        return self(batch)
+
+    def trainable(self) -> dict[str, torch.Tensor]:
+        if self.adapter.kind == "full":
+            return dict(self.model.named_parameters())
         return self._adapter_tensors(ONLINE)
 
-    def target_state(self) -> dict[str, torch.Tensor]:
-        """The target's tensors by the same names, live."""
-        if self.target is not None:
-            return dict(self.target.named_parameters())
-        return self._adapter_tensors(TARGET)
+    def make_target(self) -> "HFQNetwork | AdapterTarget":
+        if self.adapter.kind == "full":
+            target = copy.deepcopy(self, {id(self.text): self.text})  # the tokenizer is shared, the weights copied
+            target.requires_grad_(False)
+            return target
+        return AdapterTarget(self)
 
-    def parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.online_state().values() if p.requires_grad]
+    def agent(self, epsilon: float = 0.0, reset_context_every_episode: bool = False,
+              name: str | None = None) -> "HFAgent":
+        return HFAgent(self, epsilon=epsilon, reset_context_every_episode=reset_context_every_episode, name=name)
 
-    @torch.no_grad()
-    def target_q(self, batch: StepBatch) -> torch.Tensor:
-        """``(B, N, 4)`` Q-values of the target network (no gradients)."""
-        if self.target is not None:
-            return self.target(batch)
-        peft_model = self.online.model
-        peft_model.set_adapter(TARGET)
+    # ----------------------------------------------------------------- reading Q-values
+    def _lm(self) -> nn.Module:
+        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+
+    def _head(self, hidden: torch.Tensor) -> torch.Tensor:
+        head = self._lm().get_output_embeddings()
+        weight = head.weight[self.action_token_ids]
+        bias = head.bias[self.action_token_ids] if getattr(head, "bias", None) is not None else None
+        return nn.functional.linear(hidden.to(weight.dtype), weight, bias).float()
+
+    def forward(self, batch: StepBatch) -> torch.Tensor:
+        """``(B, N, 4)`` float32 Q-values at every step of a packed batch, trials kept apart.
+
+        Packed trials see only themselves: the 4D mask comes from
+        ``batch.attention_mask()`` (causal, within one segment) and positions
+        restart at 0 in every trial, so a trial's Q-values do not depend on
+        what else shares its row. A 4D mask works with the ``sdpa`` and
+        ``eager`` attention implementations (not ``flash_attention_2``).
+        """
+        hidden = self._hidden(batch)
+        rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
+        return self._head(hidden[rows, batch.q_index])
+
+    def logits(self, batch: StepBatch) -> torch.Tensor:
+        """The full ``(B, L, V)`` next-token logits of a packed batch, read the same way (for lessons and tests)."""
+        return self._lm().get_output_embeddings()(self._hidden(batch))
+
+    def _hidden(self, batch: StepBatch) -> torch.Tensor:
+        allowed = batch.attention_mask()
+        dtype = self._lm().get_output_embeddings().weight.dtype
+        bias = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(~allowed, torch.finfo(dtype).min)
+        return self._lm().get_decoder()(input_ids=batch.input_ids, attention_mask=bias, position_ids=batch.position_ids,
+                                        use_cache=False).last_hidden_state
+
+    def new_cache(self):
+        """An empty KV cache for ``last_q`` (transformers' ``DynamicCache``)."""
+        from transformers import DynamicCache
+
         try:
-            return self.online(batch)
+            return DynamicCache(config=self._lm().config)
+        except TypeError:  # transformers < 4.56 builds it without the config
+            return DynamicCache()
+
+    def last_q(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, cache) -> torch.Tensor:
+        """``(B, 4)`` Q-values at the last of new tokens fed on top of ``cache`` (which grows in place).
+
+        ``attention_mask`` is ``(B, cached + new)`` with 0 on padding, so rows
+        may hold different numbers of real tokens.
+        """
+        decoder = self._lm().get_decoder()
+        name = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+        out = decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                      use_cache=True, **{name: cache})
+        return self._head(out.last_hidden_state[:, -1])
+
+    # ----------------------------------------------------------------- the two adapters
+    def _adapter_tensors(self, adapter: str) -> dict[str, torch.Tensor]:
+        return {_strip(n, adapter): p for n, p in self.model.named_parameters()
+                if n.endswith(f".{adapter}") or f".{adapter}." in n}
+
+    @contextmanager
+    def using(self, adapter: str):
+        """Run the model with another of its peft adapters for the duration of the block."""
+        self.model.set_adapter(adapter)
+        try:
+            yield
         finally:
-            peft_model.set_adapter(ONLINE)  # restores requires_grad: online trains, target frozen
-            for tensor in self.target_state().values():
+            self.model.set_adapter(ONLINE)  # also makes the online adapter the trainable one again
+            for tensor in self._adapter_tensors(TARGET).values():
                 tensor.requires_grad_(False)
 
-    def update_target(self, tau: float) -> None:
-        """Polyak step ``target <- (1 - tau) target + tau online`` (``dqn.polyak_update``), in float32."""
-        dqn.polyak_update(self.target_state(), self.online_state(), tau)
+
+def _strip(name: str, adapter: str) -> str:
+    return name.replace(f".{adapter}.", ".").removesuffix(f".{adapter}")
+
+
+class AdapterTarget:
+    """The target network of an adapter-trained ``HFQNetwork``: a second peft adapter on the same frozen base.
+
+    One copy of the base weights serves both networks (for Llama 3.1 8B: 16 GB
+    once, and two sets of 0.5 M IA3 scaling factors). The target adapter
+    starts as a float32 copy of the online one and only ``polyak_update`` on
+    ``trainable()`` moves it. Its Q-values are read by switching the model to
+    the target adapter for one forward pass.
+    """
+
+    def __init__(self, online: HFQNetwork):
+        self.online = online
+        self.text = online.text
+        online.model.add_adapter(TARGET, online.adapter.peft_config())
+        online.model.set_adapter(ONLINE)  # add_adapter leaves the online adapter active and trainable
+        with torch.no_grad():
+            for name, tensor in self.trainable().items():
+                tensor.data = online.trainable()[name].detach().float().clone()
+                tensor.requires_grad_(False)
+
+    def encode(self, trial: Trial) -> EncodedTrial:
+        return self.online.encode(trial)
+
+    @property
+    def pad_id(self) -> int:
+        return self.online.pad_id
+
+    @property
+    def device(self) -> torch.device:
+        return self.online.device
+
+    @torch.no_grad()
+    def q_values(self, batch: StepBatch) -> torch.Tensor:
+        with self.online.using(TARGET):
+            return self.online(batch)
+
+    def trainable(self) -> dict[str, torch.Tensor]:
+        return self.online._adapter_tensors(TARGET)
+
+    def parameters(self):
+        return iter(self.trainable().values())
+
+    def make_target(self):
+        raise TypeError("a target network has no target of its own")
+
+    def train(self, mode: bool = True) -> "AdapterTarget":
+        self.online.train(mode)
+        return self
+
+    def eval(self) -> "AdapterTarget":
+        return self.train(False)
+
+    @property
+    def training(self) -> bool:
+        return self.online.training
+
+    def new_cache(self):
+        return self.online.new_cache()
+
+    def last_q(self, *args) -> torch.Tensor:
+        with self.online.using(TARGET):
+            return self.online.last_q(*args)
+
+    def agent(self, epsilon: float = 0.0, reset_context_every_episode: bool = False,
+              name: str | None = None) -> "HFAgent":
+        return HFAgent(self, epsilon=epsilon, reset_context_every_episode=reset_context_every_episode, name=name)
 
 
 # ----------------------------------------------------------------------------------- the agent
 class HFAgent:
-    """Acts greedily on a ``HFQNetwork``'s Q-values in trials (``trials.Agent``), with one KV cache per batch.
+    """Acts greedily (or epsilon-greedily) on a ``HFQNetwork``'s Q-values in trials, with one KV cache per batch.
 
     Every act feeds only the tokens added since the last act (the action
-    word, reward and episode markers of the last step, the new observation
-    and the action prompt) on top of the cache, after checking that what the
+    word, landing cell, reward and episode markers of the last step, and the
+    next action prompt) on top of the cache, after checking that what the
     cache holds is still a prefix of the trial's tokens; if it is not, the
-    cache is dropped and the whole history fed again. Lakes of one batch
-    grow by different numbers of tokens, so each act's new tokens are
-    left-padded to a common width and the padding is masked out.
+    cache is dropped and the whole history fed again. Lakes of one batch grow
+    by different numbers of tokens, so each act's new tokens are left-padded
+    to a common width and the padding is masked out.
 
-    ``q_history`` keeps the ``(B, 4)`` Q-values of every act, for plots.
+    ``last_q`` holds the ``(B, 4)`` Q-values of the last act, ``q_history`` those of every act.
+    ``reset_context_every_episode=True`` gives the first-episode-only ablation.
     """
 
-    name = "llm"
-
-    def __init__(self, qnet: HFQNetwork, chat: ChatTokenizer, device: str | torch.device | None = None):
+    def __init__(self, qnet: HFQNetwork | AdapterTarget, epsilon: float = 0.0, reset_context_every_episode: bool = False,
+                 name: str | None = None, device: str | torch.device | None = None):
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon={epsilon} is a probability: it must lie in [0, 1]")
         self.qnet = qnet
-        self.chat = chat
-        self.device = torch.device(device) if device is not None else next(qnet.parameters()).device
+        self.text = qnet.text
+        self.epsilon = float(epsilon)
+        self.reset_context_every_episode = reset_context_every_episode
+        self.name = name or "llm"
+        self.device = torch.device(device) if device is not None else qnet.device
         self.recomputes = 0
-        """How many times the cache was found stale and rebuilt (0 with the chat format's append-only tokens)."""
+        """How many times the cache was found stale and rebuilt (0 with the formats' append-only tokens)."""
+        self.last_q: np.ndarray | None = None
 
-    def begin(self, maps: Sequence[LakeMap], rng: np.random.Generator) -> None:
+    def begin(self, maps: Sequence[LakeMap], rng: np.random.Generator | int | None = None) -> None:
         b = len(maps)
-        self.tokens = [list(self.chat.begin_tokens()) for _ in range(b)]
+        self.rng = as_rng(rng)
+        self.shapes = [m.shape for m in maps]
+        self.tokens: list[list[int]] = [[] for _ in range(b)]
         self.cached: list[list[int]] = [[] for _ in range(b)]
         self.cache = None
         self.mask = torch.zeros(b, 0, dtype=torch.long, device=self.device)
         self.active = np.ones(b, dtype=bool)
-        self.last_actions = np.zeros(b, dtype=np.int64)
+        self.episode_start = np.ones(b, dtype=bool)
         self.q_history: list[np.ndarray] = []
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray) -> np.ndarray:
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Feed the new tokens of every lake (up to its action prompt) and return the ``(B, 4)`` Q-values there."""
         for b in np.flatnonzero(self.active):
-            self.tokens[b].extend(self.chat.observation_tokens(int(obs[b])))
-        stale = any(self.tokens[b][:len(c)] != c for b, c in enumerate(self.cached))
-        if stale:
+            self.tokens[b].extend(self.text.prompt_tokens(int(obs[b]), self.shapes[b], not self.tokens[b],
+                                                          bool(self.episode_start[b])))
+        self.episode_start[:] = False
+        if any(self.tokens[b][:len(c)] != c for b, c in enumerate(self.cached)):
             self.recomputes += 1
             self.cache, self.cached = None, [[] for _ in self.tokens]
             self.mask = self.mask[:, :0]
         new = [t[len(c):] for t, c in zip(self.tokens, self.cached)]
         width = max(1, max(len(n) for n in new))
-        ids = torch.full((len(new), width), self.chat.pad_id, dtype=torch.long)
+        ids = torch.full((len(new), width), self.text.pad_id, dtype=torch.long)
         real = torch.zeros(len(new), width, dtype=torch.long)
         positions = torch.zeros(len(new), width, dtype=torch.long)
         for b, n in enumerate(new):
@@ -420,16 +498,34 @@ class HFAgent:
         self.mask = torch.cat([self.mask, real.to(self.device)], dim=1)
         if self.cache is None:
             self.cache = self.qnet.new_cache()
-        q = self.qnet.last_q(ids.to(self.device), self.mask, positions.to(self.device), self.cache)
+        was_training = self.qnet.training  # a training loop may lend us its network: give it back as it was
+        self.qnet.eval()
+        try:
+            q = self.qnet.last_q(ids.to(self.device), self.mask, positions.to(self.device), self.cache)
+        finally:
+            self.qnet.train(was_training)
         for b, n in enumerate(new):
             self.cached[b].extend(n)
-        q = q.cpu().numpy()
+        return q.cpu().numpy()
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        q = self.q_values(obs)
+        self.last_q = q
         self.q_history.append(q)
-        self.last_actions = q.argmax(axis=1)
-        return self.last_actions.copy()
+        actions = q.argmax(axis=1)
+        if self.epsilon > 0.0:
+            explore = self.rng.random(len(actions)) < self.epsilon
+            actions = np.where(explore, self.rng.integers(0, 4, size=len(actions)), actions)
+        return actions.astype(np.int64)
 
     def observe(self, step: Transition) -> None:
         for b in np.flatnonzero(step.active):
-            self.tokens[b].extend(self.chat.after_action_tokens(step.actions[b], step.rewards[b], step.next_obs[b],
-                                                                bool(step.terminated[b]), bool(step.truncated[b])))
+            self.tokens[b].extend(self.text.after_action_tokens(step.actions[b], step.rewards[b], step.next_obs[b],
+                                                                self.shapes[b], bool(step.terminated[b]),
+                                                                bool(step.truncated[b])))
+        ends = np.asarray(step.terminated) | np.asarray(step.truncated)
+        self.episode_start = ends.copy()
+        if self.reset_context_every_episode:
+            for b in np.flatnonzero(ends & step.active):
+                self.tokens[b] = []  # the next episode starts a fresh trial: nothing carries over
         self.active = step.active.copy()

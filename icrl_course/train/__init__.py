@@ -1,10 +1,13 @@
-"""Training loops for in-context learners: online and offline DQN over multi-episode trials,
-configs, checkpoints and resume. Import from the submodules:
+"""Training Q-networks by sequence DQN over multi-episode trials, online or offline, for any model kind.
 
-- ``config``: ``TrainConfig``, every number of a run, validated field by field;
-- ``loop``: ``train(config, run_dir)``, the online (play, replay, learn) and offline loop;
+Import from the submodules:
+
+- ``config``: ``TrainConfig``, every number of a run with its model section, validated field by field;
+- ``build``: ``build_network`` and ``tokenizer_for``, from a model section to a ``models.protocol.QNetwork``;
+- ``loop``: ``train(config, run_dir)``, the online (play, replay, learn) and offline loop, on one or several processes;
 - ``replay``: the replay buffer of whole trials and ``sample_batch``;
-- ``checkpoint``: safetensors training states and exported models, written atomically;
-- ``log``: ``metrics.jsonl`` (and TensorBoard) and ``read_metrics``;
-- ``hf``: the same objective on a Hugging Face causal LM with peft adapters.
+- ``state``: the training state a killed run resumes from;
+- ``log``: ``metrics.jsonl`` (and TensorBoard) and ``read_metrics``.
+
+``python -m icrl_course.train`` is ``icrl-course train`` (for ``torchrun`` and ``accelerate launch``).
 """

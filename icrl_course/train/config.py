@@ -1,8 +1,16 @@
-"""``TrainConfig``: every number that decides a training run, in one validated dataclass.
+"""``TrainConfig``: every number that decides a training run, in one validated dataclass with a model section.
 
-Why one flat dataclass (CleanRL's habit): a run is reproducible from its config
-and its seed alone, so the config is the thing a learner reads, diffs, stores
-next to the checkpoint and edits from the command line (``--set lr=3e-4``).
+Why one config (CleanRL's habit): a run is reproducible from its config and
+its seed alone, so the config is the thing a learner reads, diffs, stores
+next to the checkpoint and edits from the command line (``--set lr=3e-4``,
+``--set model.n_layer=4``). The recipe's fields are shared by every model;
+the ``model`` section says which Q-network learns and how it is built:
+
+* ``{"kind": "transformer", ...}``: lesson 5's small transformer on compact
+  tokens (``TransformerModel``);
+* ``{"kind": "hf", "model": path_or_hub_id, "adapter": "ia3", ...}``: a Hugging
+  Face causal LM on a text format, with peft adapters or whole (``HFModel``).
+
 Every field has a docstring that says what it changes; every bad value is
 refused with a message naming the field and saying how to fix it, before any
 compute is spent.
@@ -12,9 +20,11 @@ from __future__ import annotations
 
 import json
 import math
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence, get_type_hints
+from typing import Any, Mapping, Sequence, Union, get_type_hints
 
 from icrl_course.dqn import DQNConfig
 from icrl_course.envs import DistributionError, MapDistribution
@@ -25,20 +35,114 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 MAP_PRESETS = ("paper", "paper_ood", "gymnasium")
 """Map distributions a config can name: ``MapDistribution.paper``, ``.paper_ood`` and ``.gymnasium``."""
 
+TINY = "tiny"
+"""``HFModel.model`` value that builds the tiny local Llama (``models.hf.build_tiny_llama``) instead of loading one."""
+
+COMMENT = "_comment"
+"""A key configs may carry for people to read; it is ignored."""
+
 
 class ConfigError(ValueError):
     """An invalid training config; the message names the field and says how to fix it."""
 
 
+# ------------------------------------------------------------------------ model sections
+@dataclass(frozen=True)
+class TransformerModel:
+    """Lesson 5's small transformer (``models.transformer.QTransformer``) reading compact tokens."""
+
+    kind: str = "transformer"
+    edge_cap: int = 4
+    """Cells are embedded as their distances to the four walls, capped here (``tokenize.compact`` says why);
+    maps may have up to ``2 * edge_cap + 1`` rows and columns."""
+    n_layer: int = 3
+    """Transformer blocks."""
+    n_head: int = 4
+    """Attention heads per block (``n_embd`` must be a multiple of ``2 * n_head``, for rotary positions)."""
+    n_embd: int = 64
+    """Width of the residual stream."""
+    mlp_ratio: int = 4
+    """Hidden width of each MLP as a multiple of ``n_embd``."""
+    dropout: float = 0.0
+    """Dropout probability inside the transformer during updates (0 is usual for DQN)."""
+
+    def __post_init__(self) -> None:
+        need = _checker(self, "model.")
+        for name in ("edge_cap", "n_layer", "n_head", "n_embd", "mlp_ratio"):
+            need(getattr(self, name) >= 1, name, "use a positive int")
+        need(self.n_embd % (2 * self.n_head) == 0, "n_embd",
+             f"it must be a multiple of 2 * n_head = {2 * self.n_head} (rotary positions rotate pairs)")
+        need(0.0 <= self.dropout < 1.0, "dropout", "a probability in [0, 1)")
+
+
+@dataclass(frozen=True)
+class HFModel:
+    """A Hugging Face causal LM (``models.hf.HFQNetwork``) reading a trial as text; Q-values are action-word logits."""
+
+    kind: str = "hf"
+    model: str = TINY
+    """A local folder or a Hub id (``meta-llama/Llama-3.1-8B-Instruct``), loaded with ``from_pretrained``; or
+    ``tiny``: a really small Llama with a tokenizer for ``format``, built from ``seed`` (``tiny_*`` set its size)."""
+    format: str = "words"
+    """How trials are written (``tokenize.text``): ``paper`` (the paper's chat text, exactly), ``llama3`` (with
+    Llama 3's chat-template spacing) or ``words`` (about two tokens per step, for small models)."""
+    adapter: str = "full"
+    """What trains: ``ia3`` (the paper's), ``lora``, or ``full`` (every weight; for small models)."""
+    target_modules: list | None = None
+    """Modules an adapter wraps; None = peft's default (Llama IA3: k_proj, v_proj, down_proj)."""
+    lora_r: int = 8
+    """LoRA rank (``adapter`` = ``lora``)."""
+    dtype: str = "auto"
+    """Base weights: ``auto`` (bfloat16 on a GPU, float32 on CPU), ``float32`` or ``bfloat16``; whatever trains,
+    and the target, are float32."""
+    attn_implementation: str = "sdpa"
+    """``sdpa`` or ``eager`` (both read the packing mask)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: far less memory for long rows, about 30% more compute."""
+    tiny_hidden_size: int = 64
+    """Width of the tiny Llama (``model`` = ``tiny``)."""
+    tiny_layers: int = 2
+    """Decoder layers of the tiny Llama."""
+    tiny_heads: int = 4
+    """Attention heads of the tiny Llama."""
+
+    def __post_init__(self) -> None:
+        from icrl_course.models.hf import ADAPTER_KINDS
+        from icrl_course.tokenize.text import FORMATS
+
+        need = _checker(self, "model.")
+        need(bool(self.model), "model", "give a local folder, a Hub id, or 'tiny'")
+        need(self.format in FORMATS, "format", f"choose one of {list(FORMATS)}")
+        need(self.adapter in ADAPTER_KINDS, "adapter", "choose 'ia3' (the paper's), 'lora' or 'full'")
+        need(self.target_modules is None or (len(self.target_modules) > 0
+                                             and all(isinstance(m, str) for m in self.target_modules)),
+             "target_modules", 'use null (peft\'s default) or a list of module names such as ["k_proj", "v_proj"]')
+        for name in ("lora_r", "tiny_hidden_size", "tiny_layers", "tiny_heads"):
+            need(getattr(self, name) >= 1, name, "use a positive int")
+        need(self.tiny_hidden_size % self.tiny_heads == 0, "tiny_hidden_size",
+             f"it must be a multiple of tiny_heads={self.tiny_heads}")
+        need(self.dtype in ("auto", "float32", "bfloat16"), "dtype", "choose 'auto', 'float32' or 'bfloat16'")
+        need(self.attn_implementation in ("sdpa", "eager"), "attn_implementation", "choose 'sdpa' or 'eager'")
+
+
+MODEL_KINDS = {"transformer": TransformerModel, "hf": HFModel}
+"""Model sections by ``kind``."""
+
+
+# ------------------------------------------------------------------------ the run
 @dataclass(frozen=True)
 class TrainConfig:
-    """A training run of a small transformer Q-network by sequence DQN over multi-episode trials."""
+    """A training run of a Q-network by sequence DQN over multi-episode trials."""
+
+    model: TransformerModel | HFModel = field(default_factory=TransformerModel)
+    """Which Q-network learns (``{"kind": "transformer", ...}`` or ``{"kind": "hf", ...}``)."""
 
     # ---------------------------------------------------------------- run
     seed: int = 0
     """Seeds maps, exploration, replay sampling and weight init: same seed and config, same numbers."""
     device: str = "auto"
-    """``auto`` (a GPU when there is one, else the CPU), ``cpu``, ``cuda``, ``cuda:1``, ..."""
+    """``auto`` (a GPU when there is one, else the CPU), ``cpu``, ``cuda``, ``cuda:1``, ...; under torchrun each
+    process takes the GPU of its ``LOCAL_RANK``."""
     threads: int = 0
     """CPU threads torch may use (``torch.set_num_threads``); 0 keeps torch's default."""
 
@@ -55,42 +159,29 @@ class TrainConfig:
     is_slippery: bool = False
     """Slippery ice (moves go sideways with probability 2/3), as in FrozenLake-v1's default."""
 
-    # ---------------------------------------------------------------- model
-    edge_cap: int = 4
-    """Cells are embedded as their distances to the four walls, capped here (``tokenize.compact`` says why);
-    maps may have up to ``2 * edge_cap + 1`` rows and columns."""
-    n_layer: int = 3
-    """Transformer blocks."""
-    n_head: int = 4
-    """Attention heads per block (``n_embd`` must be a multiple of ``2 * n_head``, for rotary positions)."""
-    n_embd: int = 64
-    """Width of the residual stream."""
-    mlp_ratio: int = 4
-    """Hidden width of each MLP as a multiple of ``n_embd``."""
-    dropout: float = 0.0
-    """Dropout probability inside the transformer during updates (0 is usual for DQN)."""
-
     # ---------------------------------------------------------------- objective
-    gamma: float = 0.9
-    """Discount of the TD target, as in the paper."""
-    reward_scale: float = 1.0
+    gamma: float = DQNConfig.gamma
+    """Discount of the TD target (``DQNConfig`` gives the defaults of the objective's fields)."""
+    reward_scale: float = DQNConfig.reward_scale
     """Rewards are multiplied by this inside the TD target (the paper scales the goal's 1 by 30)."""
-    double_dqn: bool = True
+    double_dqn: bool = DQNConfig.double
     """Double DQN: the online network picks the next action, the target network values it."""
-    n_step: int = 1
+    n_step: int = DQNConfig.n_step
     """Real rewards summed before bootstrapping (1 = one-step TD, the paper's choice)."""
-    loss: str = "huber"
+    loss: str = DQNConfig.loss
     """TD loss: ``huber`` (robust to the large errors of early training) or ``mse``.
     Steps cut by the time limit are always left out of the loss (``icrl_course.dqn`` says why)."""
-    huber_delta: float = 1.0
+    huber_delta: float = DQNConfig.huber_delta
     """Where the Huber loss turns from quadratic to linear, in scaled-reward units."""
-    tau: float = 0.02
+    tau: float = DQNConfig.tau
     """Polyak rate: after every update, target <- (1 - tau) * target + tau * online."""
     lr: float = 1e-3
-    """Adam learning rate."""
+    """AdamW learning rate."""
     lr_schedule: str = "constant"
     """``constant``, or ``cosine``: the learning rate follows half a cosine from ``lr`` down to 0 at the last
     iteration, so the final policy settles instead of chasing the latest batches."""
+    lr_warmup: int = 0
+    """Iterations over which the learning rate first rises linearly to its schedule (the paper warms up)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     grad_clip: float = 1.0
@@ -110,7 +201,11 @@ class TrainConfig:
     updates_per_iteration: int = 8
     """Gradient updates per iteration: with ``trials_per_iteration`` it sets how often a trial is reused."""
     batch_trials: int = 64
-    """Trials per gradient update, drawn uniformly from the replay buffer (or dataset)."""
+    """Trials per gradient update, drawn uniformly from the replay buffer (or dataset); under several
+    processes, over all of them together (it must divide by their number)."""
+    context_length: int = 0
+    """Tokens per packed row: 0 makes rows as long as the longest trial of the batch (nothing is cut, shorter
+    trials share rows); a number fixes it and a longer trial keeps only its first tokens (the paper: 4,096)."""
     replay_capacity: int = 2000
     """Online only: the replay buffer keeps this many most recent trials."""
     warmup_trials: int = 64
@@ -138,6 +233,8 @@ class TrainConfig:
     """Show a tqdm progress bar with loss, exploration rate and recent success."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.model, Mapping):
+            object.__setattr__(self, "model", model_section(self.model))
         _validate(self)
 
     # ---------------------------------------------------------------- derived
@@ -155,10 +252,11 @@ class TrainConfig:
                          loss=self.loss, huber_delta=self.huber_delta, tau=self.tau)
 
     def learning_rate(self, iteration: int) -> float:
-        """Adam's learning rate during an iteration, as ``lr_schedule`` says."""
+        """The learning rate during an iteration: the linear warm-up, then ``lr_schedule``."""
+        rate = self.lr
         if self.lr_schedule == "cosine":
-            return self.lr * 0.5 * (1.0 + math.cos(math.pi * iteration / self.iterations))
-        return self.lr
+            rate = self.lr * 0.5 * (1.0 + math.cos(math.pi * iteration / self.iterations))
+        return rate * min(1.0, (iteration + 1) / self.lr_warmup) if self.lr_warmup else rate
 
     def epsilon(self, iteration: int) -> float:
         """Exploration rate at an iteration: linear from ``epsilon_start`` to ``epsilon_end``, then flat."""
@@ -169,20 +267,18 @@ class TrainConfig:
         return asdict(self)
 
     def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
         if path is not None:
-            Path(path).write_text(text)
+            from icrl_course.io import write_text
+
+            write_text(path, text)
         return text
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "TrainConfig":
-        """A config from a mapping; unknown keys are refused (a typo must not be silently ignored)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown config field(s) {unknown}; known fields are {sorted(known)}")
-        hints = get_type_hints(cls)
-        return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+        """A config from a mapping (the ``model`` section as a mapping too); unknown keys are refused."""
+        values = {k: v for k, v in values.items() if k != COMMENT}
+        return cls(**_known(cls, values, ""))
 
     @classmethod
     def from_json(cls, path: str | Path) -> "TrainConfig":
@@ -207,26 +303,45 @@ class TrainConfig:
         return cls.from_json(path)
 
     def with_overrides(self, assignments: Sequence[str]) -> "TrainConfig":
-        """Apply ``key=value`` strings (values parsed as JSON when they can be, else taken as text)."""
+        """Apply ``key=value`` strings; ``model.key=value`` reaches into the model section. Values are parsed as
+        JSON when they can be, else taken as text."""
         values = self.to_dict()
         for item in assignments:
             key, sep, text = item.partition("=")
-            key = key.strip()
-            if not sep or not key:
-                raise ConfigError(f"override {item!r} must look like key=value, e.g. lr=3e-4")
+            path = [part.strip() for part in key.split(".")]
+            if not sep or not all(path):
+                raise ConfigError(f"override {item!r} must look like key=value, e.g. lr=3e-4 or model.n_layer=4")
             try:
-                values[key] = json.loads(text)
+                value = json.loads(text)
             except json.JSONDecodeError:
-                values[key] = text
+                value = text
+            where = values
+            for part in path[:-1]:
+                if not isinstance(where.get(part), dict):
+                    raise ConfigError(f"override {item!r}: {part!r} is not a section of the config")
+                where = where[part]
+            where[path[-1]] = value
         return TrainConfig.from_dict(values)
 
     def changes(self, other: "TrainConfig") -> dict[str, tuple[Any, Any]]:
-        """Fields whose values differ between two configs: ``{name: (mine, other's)}``."""
-        mine, theirs = self.to_dict(), other.to_dict()
-        return {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+        """Fields whose values differ between two configs: ``{name: (mine, other's)}``, model fields as ``model.x``."""
+        mine, theirs = _flat(self.to_dict()), _flat(other.to_dict())
+        return {k: (mine.get(k), theirs.get(k)) for k in dict.fromkeys([*mine, *theirs]) if mine.get(k) != theirs.get(k)}
 
     def replace(self, **changes) -> "TrainConfig":
+        """A copy with some fields changed (``model`` may be a section or a mapping of its fields)."""
         return replace(self, **changes)
+
+
+def model_section(values: Mapping[str, Any]) -> TransformerModel | HFModel:
+    """A model section from its mapping, by its ``kind``."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"model={values!r} must be a section such as {{\"kind\": \"transformer\"}}")
+    kind = values.get("kind", "transformer")
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"model.kind={kind!r} is invalid: choose one of {list(MODEL_KINDS)}")
+    section = MODEL_KINDS[kind]
+    return section(**_known(section, {k: v for k, v in values.items() if k != COMMENT}, "model."))
 
 
 def linear_schedule(iteration: int, iterations: int, start: float, end: float, fraction: float) -> float:
@@ -242,28 +357,48 @@ def linear_schedule(iteration: int, iterations: int, start: float, end: float, f
 
 
 # ------------------------------------------------------------------------ validation
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Turn JSON values into the field's type (an int written as 3.0 stays an error, a 3 for a float is fine)."""
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
+def _known(cls, values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The mapping's values for ``cls``'s fields, ints given for float fields made floats; unknown keys refused."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {[prefix + k for k in unknown]}; known fields are "
+                          f"{sorted(prefix + k for k in known)}")
+    hints = get_type_hints(cls)
+    return {k: float(v) if hints[k] is float and isinstance(v, int) and not isinstance(v, bool) else v
+            for k, v in values.items()}
 
 
-def _check_type(name: str, value: Any, kind: type) -> None:
-    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
-    if not ok:
-        raise ConfigError(f"{name}={value!r} must be of type {kind.__name__}")
-
-
-def _validate(c: TrainConfig) -> None:
-    hints = get_type_hints(TrainConfig)
-    for f in fields(c):
-        _check_type(f.name, getattr(c, f.name), hints[f.name])
+def _checker(config, prefix: str):
+    """Check every field's type, then return ``need(ok, name, rule)`` that refuses a value naming its field."""
+    for f in fields(config):
+        value, hint = getattr(config, f.name), get_type_hints(type(config))[f.name]
+        kinds = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
+        kinds = tuple(typing.get_origin(k) or k for k in kinds)
+        kinds = tuple(type(None) if k is None else k for k in kinds)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise ConfigError(f"{prefix}{f.name}={value!r} must be of type {names}")
 
     def need(ok: bool, name: str, rule: str) -> None:
         if not ok:
-            raise ConfigError(f"{name}={getattr(c, name)!r} is invalid: {rule}")
+            raise ConfigError(f"{prefix}{name}={getattr(config, name)!r} is invalid: {rule}")
 
+    return need
+
+
+def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if key == "model" and isinstance(value, Mapping):
+            out.update(_flat(value, "model."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _validate(c: TrainConfig) -> None:
+    need = _checker(c, "")
     need(c.seed >= 0, "seed", "use an int >= 0")
     need(c.eval_seed >= 0, "eval_seed", "use an int >= 0")
     need(c.threads >= 0, "threads", "use 0 (torch's default) or a positive number of threads")
@@ -276,10 +411,6 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError(f"map_options={c.map_options!r} is invalid for map_preset={c.map_preset!r}: {err}") from None
     need(c.episodes_per_trial >= 1, "episodes_per_trial", "a trial needs at least 1 episode")
     need(c.max_episode_steps >= 1, "max_episode_steps", "an episode needs at least 1 step")
-    for name in ("edge_cap", "n_layer", "n_head", "n_embd", "mlp_ratio"):
-        need(getattr(c, name) >= 1, name, "use a positive int")
-    need(c.n_embd % (2 * c.n_head) == 0, "n_embd", f"it must be a multiple of 2 * n_head = {2 * c.n_head} (rotary positions rotate pairs)")
-    need(0.0 <= c.dropout < 1.0, "dropout", "a probability in [0, 1)")
     need(0.0 <= c.gamma <= 1.0, "gamma", "a discount in [0, 1]")
     need(c.reward_scale > 0.0, "reward_scale", "use a positive scale (1.0 leaves rewards as they are)")
     need(c.n_step >= 1, "n_step", "use an int >= 1 (1 = one-step TD)")
@@ -288,6 +419,7 @@ def _validate(c: TrainConfig) -> None:
     need(0.0 < c.tau <= 1.0, "tau", "a Polyak rate in (0, 1]; 1 copies the online network after every update")
     need(c.lr > 0.0 and math.isfinite(c.lr), "lr", "use a positive learning rate such as 1e-3")
     need(c.lr_schedule in ("constant", "cosine"), "lr_schedule", "choose 'constant' or 'cosine'")
+    need(c.lr_warmup >= 0, "lr_warmup", "use 0 (no warm-up) or a positive number of iterations")
     need(c.weight_decay >= 0.0, "weight_decay", "use 0 or a positive value")
     need(c.grad_clip >= 0.0, "grad_clip", "use 0 (no clipping) or a positive norm")
     need(c.source in ("online", "offline"), "source", "choose 'online' or 'offline'")
@@ -296,6 +428,7 @@ def _validate(c: TrainConfig) -> None:
     need(c.iterations >= 1, "iterations", "train for at least 1 iteration")
     for name in ("trials_per_iteration", "updates_per_iteration", "batch_trials", "replay_capacity", "eval_maps"):
         need(getattr(c, name) >= 1, name, "use a positive int")
+    need(c.context_length >= 0, "context_length", "use 0 (rows as long as the longest trial) or a number of tokens")
     need(c.warmup_trials >= 0, "warmup_trials", "use an int >= 0")
     if c.source == "online":
         need(c.replay_capacity >= c.trials_per_iteration, "replay_capacity",

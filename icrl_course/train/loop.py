@@ -1,4 +1,4 @@
-"""Training a transformer in-context learner by sequence DQN: online (self-play + replay) or offline (a dataset).
+"""Training an in-context learner by sequence DQN, for any Q-network: online (self-play + replay) or offline.
 
 One iteration of ``train``:
 
@@ -6,10 +6,10 @@ One iteration of ``train``:
    config's schedule, in ``trials_per_iteration`` fresh trials on training-split
    maps; the trials go into a replay buffer of the most recent ones;
 2. **learn**: ``updates_per_iteration`` times, ``batch_trials`` whole trials are
-   drawn from the buffer (or the dataset), packed into rows, and one Adam step
-   is taken on the sequence DQN loss of ``icrl_course.dqn`` (every step of
-   every trial is a TD target in one forward pass); the target network follows
-   by Polyak averaging after every step;
+   drawn from the buffer (or the dataset), packed into rows, and one AdamW
+   step is taken on the sequence DQN loss of ``icrl_course.dqn`` (every step
+   of every trial is a TD target in one forward pass); the float32 target
+   network follows by Polyak averaging after every step;
 3. **measure**: loss and recent success go to ``metrics.jsonl`` and the
    progress bar; every ``eval_every`` iterations the greedy network plays
    held-out val-split maps (with frozen weights: any improvement across
@@ -17,15 +17,30 @@ One iteration of ``train``:
 4. **checkpoint**: every ``checkpoint_every`` iterations the whole state is
    written atomically; ``train`` on a run folder that holds one resumes there.
 
+The network is anything that implements ``models.protocol.QNetwork``, built
+from the config's model section: lesson 5's small transformer or a Hugging
+Face causal LM with peft adapters; nothing here depends on which.
+
 Reproducibility: every random draw of iteration ``i`` comes from a generator
 seeded by ``(seed, i)``, weights are initialised from ``seed``, and the torch
 random state is checkpointed, so a run killed and resumed ends with the same
 weights, bit for bit, as one that was never interrupted (on the same machine
 and thread count).
+
+Several processes: the same command runs under ``torchrun`` or ``accelerate
+launch`` (``python -m icrl_course.train`` is ``icrl-course train``), and
+PyTorch's DistributedDataParallel averages the gradients. Every process plays
+the same trials and draws the same batch, and learns from its share of it;
+process 0 alone evaluates, logs and writes checkpoints. GPUs use NCCL, CPUs gloo::
+
+    torchrun --standalone --nproc_per_node=4 -m icrl_course.train --config icrl_course/configs/llama31-8b-paper.json
+    accelerate launch --num_processes=4 -m icrl_course.train --config ...
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,32 +51,31 @@ import torch
 from tqdm.auto import tqdm
 
 from icrl_course.baselines import ExplorerAgent
+from icrl_course.checkpoints import load_tensors, save_model, tensor_arrays
 from icrl_course.data import load_dataset
-from icrl_course.dqn import make_target, polyak_update, sequence_dqn_loss
-from icrl_course.models.agent import TransformerAgent
-from icrl_course.models.transformer import QTransformer, TransformerConfig
+from icrl_course.dqn import DQNConfig, polyak_update, sequence_dqn_loss
+from icrl_course.io import write_json
+from icrl_course.models.protocol import QNetwork
 from icrl_course.runtime import pick_device
 from icrl_course.tokenize.base import StepBatch
-from icrl_course.tokenize.compact import CompactTokenizer
-from icrl_course.train.checkpoint import (
-    load_module_arrays,
-    load_optimizer_arrays,
-    load_training_state,
-    module_arrays,
-    optimizer_arrays,
-    restore_rng,
-    rng_arrays,
-    save_model,
-    save_training_state,
-)
+from icrl_course.train.build import build_network
 from icrl_course.train.config import ConfigError, TrainConfig
 from icrl_course.train.log import MetricsLog
 from icrl_course.train.replay import ReplayBuffer
+from icrl_course.train.state import (
+    load_optimizer_arrays,
+    load_training_state,
+    optimizer_arrays,
+    restore_rng,
+    rng_arrays,
+    save_training_state,
+)
 from icrl_course.trials import Schedule, TrialResults, run_trials
 
 STATE_FILE = "state.safetensors"
 CONFIG_FILE = "config.json"
 MODEL_STEM = "model"
+SUMMARY_FILE = "summary.json"
 CLOCKS = ("wall_seconds", "cpu_seconds", "play_seconds", "update_seconds")
 """Cumulative timers of a run (kept across resumes): all its time, this process's CPU time (on a shared
 machine, closer to what the run costs on a free one), and the wall time spent playing and updating."""
@@ -71,23 +85,6 @@ networks is evaluated and exported, not what it trains."""
 
 
 # ------------------------------------------------------------------------ building blocks
-def tokenizer_for(config: TrainConfig) -> CompactTokenizer:
-    """The compact tokenizer a config's model reads (FrozenLake's rewards are 0 and 1)."""
-    return CompactTokenizer(edge_cap=config.edge_cap, reward_values=(0.0, 1.0))
-
-
-def model_config_for(config: TrainConfig) -> TransformerConfig:
-    """The transformer's size from a training config, with the field sizes of its tokenizer."""
-    return TransformerConfig(field_sizes=tokenizer_for(config).field_sizes, n_layer=config.n_layer,
-                             n_head=config.n_head, n_embd=config.n_embd, mlp_ratio=config.mlp_ratio,
-                             dropout=config.dropout)
-
-
-def context_length(config: TrainConfig) -> int:
-    """Tokens of the longest possible trial: one per step plus the closing token."""
-    return config.episodes_per_trial * config.max_episode_steps + 1
-
-
 def evaluation_maps(config: TrainConfig) -> list:
     """The held-out maps every evaluation of this config uses: the val split (model choices are made there;
     the test split is kept for the reported number), drawn with ``eval_seed``."""
@@ -99,81 +96,127 @@ def success_by_episode(results: TrialResults) -> np.ndarray:
     return results.table.groupby("episode")["success"].mean().to_numpy()
 
 
-def dqn_update(model: QTransformer, target: QTransformer, optimizer: torch.optim.Optimizer, batch: StepBatch,
-               config: TrainConfig) -> dict[str, float]:
+def dqn_update(network: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer, batch: StepBatch,
+               dqn: DQNConfig, grad_clip: float = 0.0, forward=None) -> dict[str, float]:
     """One gradient step of the sequence DQN loss on a packed batch, then one Polyak step of the target.
 
-    Returns the loss and the objective's diagnostics as floats.
+    ``forward`` computes the online Q-values with gradients (default: the
+    network itself; under several processes its DistributedDataParallel
+    wrapper, which averages the gradients in ``backward``). Returns the loss
+    and the objective's diagnostics as floats.
     """
-    dqn = config.dqn_config()
-    model.train()
-    online_q = model.q_values(batch)
+    network.train()
+    online_q = (forward or network)(batch)
     with torch.no_grad():
         target_q = target.q_values(batch)
     loss, metrics = sequence_dqn_loss(online_q, target_q, batch, dqn)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if config.grad_clip > 0:
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    trained = [p for p in network.parameters() if p.requires_grad]
+    if grad_clip > 0:
+        grad_norm = torch.nn.utils.clip_grad_norm_(trained, grad_clip)
     else:
-        grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
+        grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in trained if p.grad is not None]))
     optimizer.step()
-    polyak_update(target, model, dqn.tau)
+    polyak_update(target.trainable(), network.trainable(), dqn.tau)
     return {"loss": loss.item(), "grad_norm": float(grad_norm), **{k: float(v) for k, v in metrics.items()}}
+
+
+@dataclass
+class Processes:
+    """This process's place among the training processes (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    world: int = 1
+    started_group: bool = False
+    """Whether ``join`` started the process group (and so ``train`` leaves it at the end)."""
+
+    @classmethod
+    def from_environment(cls, device: str) -> tuple["Processes", torch.device]:
+        """The processes ``torchrun`` / ``accelerate launch`` describe in the environment, and this one's device."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        dev = pick_device(device)
+        if world == 1:
+            return cls(), dev
+        if dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(dev)
+        return cls(int(os.environ["RANK"]), world), dev
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def join(self, device: torch.device) -> None:
+        """Join the process group (NCCL on GPUs, gloo on CPUs). Called once the network is built: under a process
+        group, transformers' ``save_pretrained`` writes on rank 0 only, and every process builds its own tiny Llama."""
+        if self.world > 1 and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+            self.started_group = True
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
 
 
 @dataclass
 class TrainResult:
     """What ``train`` hands back: the network that acts (``config.act_with``) and where the run's files are."""
 
-    model: QTransformer
-    tokenizer: CompactTokenizer
+    network: QNetwork
     run_dir: Path
     iterations: int
     wall_seconds: float
     last_eval: dict[str, Any] | None
+    main: bool = True
+    """False in every process but the first of a multi-process run (those do not evaluate)."""
 
-    def agent(self, **kwargs) -> TransformerAgent:
+    def agent(self, **kwargs):
         """The trained network as an agent ``run_trials`` accepts (greedy unless ``epsilon`` is given)."""
-        return TransformerAgent(self.model, self.tokenizer, **kwargs)
+        return self.network.agent(**kwargs)
 
 
 # ------------------------------------------------------------------------ the run
 class _Run:
     """Everything one training run holds, and how it is saved and restored."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path):
-        self.config, self.run_dir = config, run_dir
-        self.device = pick_device(config.device)
-        self.tokenizer = tokenizer_for(config)
+    def __init__(self, config: TrainConfig, run_dir: Path, processes: Processes, device: torch.device):
+        self.config, self.run_dir, self.processes = config, run_dir, processes
+        if config.batch_trials % processes.world:
+            raise ConfigError(f"batch_trials={config.batch_trials} is invalid: it must divide by the "
+                              f"{processes.world} training processes")
         torch.manual_seed(config.seed)
-        self.model = QTransformer(model_config_for(config), seed=config.seed).to(self.device)
-        self.target = make_target(self.model)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.network = build_network(config.model, config.seed, device)
+        processes.join(device)
+        self.target = self.network.make_target()
+        self.optimizer = torch.optim.AdamW([p for p in self.network.parameters() if p.requires_grad], lr=config.lr,
+                                           weight_decay=config.weight_decay)
+        self.forward = torch.nn.parallel.DistributedDataParallel(self.network) if processes.world > 1 else None
         if config.source == "online":
-            self.replay = ReplayBuffer(config.replay_capacity, self.tokenizer.encode)
+            self.replay = ReplayBuffer(config.replay_capacity, self.network.encode)
         else:
             trials = load_dataset(config.dataset)
-            if not trials:
-                raise ConfigError(f"dataset={config.dataset!r} holds no trials: make one with `icrl-course dataset`")
-            self.replay = ReplayBuffer(len(trials), self.tokenizer.encode)
+            if len(trials) < processes.world:
+                raise ConfigError(f"dataset={config.dataset!r} holds {len(trials)} trials, fewer than the "
+                                  f"{processes.world} processes: make one with `icrl-course dataset`")
+            self.replay = ReplayBuffer(len(trials), self.network.encode)
             self.replay.add(trials)
-        longest = max((len(e) for e in self.replay.encoded), default=0)
-        self.context_length = max(context_length(config), longest)
         self.iteration = 0
         self.env_steps = 0
         self.updates = 0
         self.clock = dict.fromkeys(CLOCKS, 0.0)
+        self.batches = hashlib.sha256()  # which trials this process learned from: its share differs from the others'
 
     @property
-    def acting(self) -> QTransformer:
+    def acting(self) -> QNetwork:
         """The network evaluated and exported (``config.act_with``)."""
-        return self.target if self.config.act_with == "target" else self.model
+        return self.target if self.config.act_with == "target" else self.network
 
     def save(self, last_eval: dict[str, Any] | None) -> None:
         """Write the full state, then the exported model, each atomically."""
         optim, groups = optimizer_arrays(self.optimizer)
-        arrays = {**module_arrays(self.model, "model"), **module_arrays(self.target, "target"), **optim, **rng_arrays()}
+        arrays = {**tensor_arrays(self.network.trainable(), "online"), **tensor_arrays(self.target.trainable(), "target"),
+                  **optim, **rng_arrays()}
         if self.config.source == "online":
             arrays.update({f"replay/{k}": v for k, v in self.replay.to_arrays().items()})
         header = {"config": self.config.to_dict(), "iteration": self.iteration, "env_steps": self.env_steps,
@@ -183,67 +226,115 @@ class _Run:
 
     def export(self, path: Path, last_eval: dict[str, Any] | None) -> tuple[Path, Path]:
         spec = {
-            "model": self.model.config.to_dict(),
-            "tokenizer": {"edge_cap": self.tokenizer.edge_cap, "reward_values": list(self.tokenizer.reward_values)},
+            "model": self.config.to_dict()["model"],
+            "seed": self.config.seed,
             "train_config": self.config.to_dict(),
             "trained": {"iterations": self.iteration, "env_steps": self.env_steps, "updates": self.updates,
                         **{k: round(v, 1) for k, v in self.clock.items()}, "last_eval": last_eval},
         }
-        return save_model(path, self.acting, spec)
+        return save_model(path, self.acting.trainable(), spec)
 
     def restore(self, path: Path) -> None:
         arrays, header = load_training_state(path)
         saved = TrainConfig.from_dict(header["config"])
         changed = {k: v for k, v in saved.changes(self.config).items() if k not in RESUMABLE_CHANGES}
         if changed:
-            listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in changed.items()))
+            listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
             raise ConfigError(f"{path} was written by a run with a different config ({listing}); resuming would "
                               "mix two experiments: use the saved config, or a new run folder")
-        load_module_arrays(self.model, arrays, "model")
-        load_module_arrays(self.target, arrays, "target")
+        load_tensors(self.network.trainable(), arrays, "online", str(path))
+        load_tensors(self.target.trainable(), arrays, "target", str(path))
         load_optimizer_arrays(self.optimizer, arrays, header["param_groups"])
         restore_rng(arrays)
         if self.config.source == "online":
             replay = {k[len("replay/"):]: v for k, v in arrays.items() if k.startswith("replay/")}
-            self.replay = ReplayBuffer.from_arrays(replay, self.config.replay_capacity, self.tokenizer.encode)
+            self.replay = ReplayBuffer.from_arrays(replay, self.config.replay_capacity, self.network.encode)
         self.iteration, self.env_steps = header["iteration"], header["env_steps"]
         self.updates, self.clock = header["updates"], header["clock"]
 
+    def play(self, iteration: int, rng: np.random.Generator) -> dict[str, float]:
+        """Online play of one iteration into the replay; returns what it logs."""
+        config = self.config
+        epsilon = config.epsilon(iteration)
+        maps = config.map_distribution().sample_many(config.trials_per_iteration, rng, split="train")
+        played = run_trials(self.network.agent(), maps, config.episodes_per_trial, Schedule.epsilon_greedy(epsilon),
+                            seed=int(rng.integers(2**63)), max_episode_steps=config.max_episode_steps,
+                            is_slippery=config.is_slippery)
+        self.replay.add(played.trials)
+        self.env_steps += sum(len(t) for t in played.trials)
+        return {"epsilon": epsilon, "train_success": float(played.table["success"].mean())}
+
+    def learn(self, iteration: int, rng: np.random.Generator) -> dict[str, float]:
+        """The iteration's updates (none before the replay holds ``warmup_trials``); their mean diagnostics."""
+        config, processes = self.config, self.processes
+        if config.source == "online" and len(self.replay) < max(config.warmup_trials, processes.world):
+            return {}
+        for group in self.optimizer.param_groups:
+            group["lr"] = config.learning_rate(iteration)
+        stats = []
+        for _ in range(config.updates_per_iteration):
+            batch = self.replay.sample_batch(config.batch_trials, rng, config.context_length, self.network.pad_id,
+                                             processes.rank, processes.world)
+            self.batches.update(batch.input_ids.numpy().tobytes())
+            stats.append(dqn_update(self.network, self.target, self.optimizer, batch.to(self.network.device),
+                                    config.dqn_config(), config.grad_clip, self.forward))
+        self.updates += len(stats)
+        means = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
+        if processes.world > 1:  # the record shows the mean over all processes
+            values = torch.tensor(list(means.values()), dtype=torch.float64)
+            torch.distributed.all_reduce(values)
+            means = dict(zip(means, (values / processes.world).tolist()))
+        return means
+
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at: int | None = None) -> TrainResult:
-    """Train (or resume training) a transformer Q-network as ``config`` says, writing into ``run_dir``.
+    """Train (or resume training) the Q-network ``config`` describes, writing into ``run_dir``.
 
     ``run_dir`` receives ``config.json``, ``metrics.jsonl``, the training state
     ``state.safetensors`` (every ``checkpoint_every`` iterations and at the
-    end) and the exported model ``model.safetensors`` + ``model.json``. When it
-    already holds a state and ``resume`` is True, training continues from it
-    (the saved config must match, except ``progress``, ``device``, ``threads`` and
-    ``act_with``); on a finished run it only evaluates and exports the model again.
-    With ``resume=False`` an existing state is an error rather than overwritten.
-    ``stop_at`` pauses the run after that many iterations (with a checkpoint
-    there), so a long run can be done in slices; calling ``train`` again resumes it.
+    end), the exported model ``model.safetensors`` + ``model.json`` and
+    ``summary.json``. When it already holds a state and ``resume`` is True,
+    training continues from it (the saved config must match, except
+    ``progress``, ``device``, ``threads`` and ``act_with``); on a finished run
+    it only evaluates and exports the model again. With ``resume=False`` an
+    existing state is an error rather than overwritten. ``stop_at`` pauses the
+    run after that many iterations (with a checkpoint there), so a long run can
+    be done in slices; calling ``train`` again resumes it.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    processes, device = Processes.from_environment(config.device)
+    try:
+        return _train(config, run_dir, resume, stop_at, processes, device)
+    finally:
+        if processes.started_group:
+            torch.distributed.destroy_process_group()
+
+
+def _train(config: TrainConfig, run_dir: Path, resume: bool, stop_at: int | None, processes: Processes,
+           device: torch.device) -> TrainResult:
     if config.threads:
         torch.set_num_threads(config.threads)
-    run = _Run(config, run_dir)
     state_path = run_dir / STATE_FILE
-    if state_path.exists():
-        if not resume:
-            raise FileExistsError(f"{run_dir} already holds a training state: resume it, or pick a new run folder")
+    resuming = state_path.exists()
+    if resuming and not resume:
+        raise FileExistsError(f"{run_dir} already holds a training state: resume it, or pick a new run folder")
+    run = _Run(config, run_dir, processes, device)
+    if resuming:
         run.restore(state_path)
-    else:
+    elif processes.main:
         config.to_json(run_dir / CONFIG_FILE)
+    main = processes.main
     # Records are numbered by iteration from 0, so a state after N iterations keeps records 0..N-1.
-    log = MetricsLog(run_dir, resume_iteration=run.iteration - 1 if state_path.exists() else None)
+    log = MetricsLog(run_dir, resume_iteration=run.iteration - 1 if resuming else None) if main else None
     eval_maps = evaluation_maps(config)
-    explorer = run_trials(ExplorerAgent(), eval_maps, config.episodes_per_trial, seed=config.eval_seed,
-                          max_episode_steps=config.max_episode_steps, is_slippery=config.is_slippery)
-    explorer_curve = success_by_episode(explorer)
+    explorer_curve = None
+    if main:
+        explorer = run_trials(ExplorerAgent(), eval_maps, config.episodes_per_trial, seed=config.eval_seed,
+                              max_episode_steps=config.max_episode_steps, is_slippery=config.is_slippery)
+        explorer_curve = success_by_episode(explorer)
     last_eval = None
     recent: list[float] = []
-    bar = tqdm(total=config.iterations, initial=run.iteration, desc="training", disable=not config.progress)
+    bar = tqdm(total=config.iterations, initial=run.iteration, desc="training", disable=not (config.progress and main))
     try:
         end = config.iterations if stop_at is None else min(stop_at, config.iterations)
         started_at = run.iteration
@@ -251,64 +342,72 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
             wall, cpu = time.perf_counter(), time.process_time()
             it = run.iteration
             rng = np.random.default_rng([config.seed, it])
-            record: dict[str, Any] = {}
-            if config.source == "online":
-                epsilon = config.epsilon(it)
-                maps = config.map_distribution().sample_many(config.trials_per_iteration, rng, split="train")
-                played = run_trials(TransformerAgent(run.model, run.tokenizer), maps, config.episodes_per_trial,
-                                    Schedule.epsilon_greedy(epsilon), seed=int(rng.integers(2**63)),
-                                    max_episode_steps=config.max_episode_steps, is_slippery=config.is_slippery)
-                run.replay.add(played.trials)
-                run.env_steps += sum(len(t) for t in played.trials)
-                recent = (recent + [float(played.table["success"].mean())])[-20:]
-                record.update(epsilon=epsilon, train_success=recent[-1])
+            record: dict[str, Any] = run.play(it, rng) if config.source == "online" else {}
+            if record:
+                recent = (recent + [record["train_success"]])[-20:]
             played_at = time.perf_counter()
-            stats = []
-            if config.source == "offline" or len(run.replay) >= config.warmup_trials:
-                for group in run.optimizer.param_groups:
-                    group["lr"] = config.learning_rate(it)
-                for _ in range(config.updates_per_iteration):
-                    batch = run.replay.sample_batch(config.batch_trials, rng, run.context_length, run.tokenizer.pad_id)
-                    batch = batch.to(run.device)
-                    stats.append(dqn_update(run.model, run.target, run.optimizer, batch, config))
-                run.updates += len(stats)
-            record.update({k: float(np.mean([s[k] for s in stats])) for k in stats[0]} if stats else {})
+            record.update(run.learn(it, rng))
             run.clock["play_seconds"] += played_at - wall
             run.clock["update_seconds"] += time.perf_counter() - played_at
             run.iteration += 1
             evaluated = bool(config.eval_every and run.iteration % config.eval_every == 0) or run.iteration == config.iterations
-            if evaluated:
+            if evaluated and main:
                 last_eval = _evaluate(run, eval_maps, explorer_curve)
             run.clock["wall_seconds"] += time.perf_counter() - wall
             run.clock["cpu_seconds"] += time.process_time() - cpu
-            log.write(it, "train", **record, env_steps=run.env_steps, updates=run.updates, **run.clock)
-            if evaluated:
-                log.write(it, "eval", **last_eval, **run.clock)
+            if main:
+                log.write(it, "train", **record, env_steps=run.env_steps, updates=run.updates, **run.clock)
+                if evaluated:
+                    log.write(it, "eval", **last_eval, **run.clock)
             # Log first, then checkpoint: a kill between the two leaves records that a resume drops
             # (they come after the older checkpoint), never a checkpoint whose records are missing.
             if run.iteration % config.checkpoint_every == 0 or run.iteration == end:
-                run.save(last_eval)  # its own time is left out of the clocks: they must match across a resume
+                if main:
+                    run.save(last_eval)  # its own time is left out of the clocks: they must match across a resume
+                processes.barrier()
             bar.update(1)
             bar.set_postfix(loss=record.get("loss", float("nan")), eps=record.get("epsilon", 0.0),
                             success=np.mean(recent) if recent else float("nan"),
                             eval=last_eval["mean_success"] if last_eval else float("nan"), refresh=False)
-        if started_at == run.iteration == config.iterations:
+        if started_at == run.iteration == config.iterations and main:
             # A finished run asked to train again: refresh its exported model (e.g. after act_with changed).
             last_eval = _evaluate(run, eval_maps, explorer_curve)
             run.export(run_dir / MODEL_STEM, last_eval)
+        _summarise(run, last_eval)
     finally:
         bar.close()
-        log.close()
-    return TrainResult(run.acting, run.tokenizer, run_dir, run.iteration, run.clock["wall_seconds"], last_eval)
+        if log is not None:
+            log.close()
+    return TrainResult(run.acting, run_dir, run.iteration, run.clock["wall_seconds"], last_eval, main)
 
 
 def _evaluate(run: _Run, maps: list, explorer_curve: np.ndarray) -> dict[str, Any]:
     """Greedy play on the held-out maps: success per episode, its mean, and the explorer's for reference."""
     config = run.config
-    played = run_trials(TransformerAgent(run.acting, run.tokenizer), maps, config.episodes_per_trial,
-                        seed=config.eval_seed, max_episode_steps=config.max_episode_steps,
-                        is_slippery=config.is_slippery)
+    played = run_trials(run.acting.agent(), maps, config.episodes_per_trial, seed=config.eval_seed,
+                        max_episode_steps=config.max_episode_steps, is_slippery=config.is_slippery)
     curve = success_by_episode(played)
     return {"success_by_episode": [round(float(v), 4) for v in curve], "mean_success": float(curve.mean()),
             "explorer_mean_success": float(explorer_curve.mean()),
             "ratio_to_explorer": float(curve.mean() / max(explorer_curve.mean(), 1e-9))}
+
+
+def _summarise(run: _Run, last_eval: dict[str, Any] | None) -> None:
+    """``summary.json``: where the run stands, and per process a digest of its weights and of the batches it
+    learned from (equal weights with different batches show that gradients were averaged across processes)."""
+    weights = hashlib.sha256()
+    for prefix, tensors in (("online", run.network.trainable()), ("target", run.target.trainable())):
+        for name in sorted(tensors):
+            weights.update(f"{prefix}/{name}".encode())
+            weights.update(tensors[name].detach().float().cpu().numpy().tobytes())
+    digests = [(weights.hexdigest(), run.batches.hexdigest())]
+    if run.processes.world > 1:
+        gathered = [None] * run.processes.world
+        torch.distributed.all_gather_object(gathered, digests[0])
+        digests = gathered
+    if run.processes.main:
+        write_json(run.run_dir / SUMMARY_FILE, {
+            "iterations": run.iteration, "updates": run.updates, "env_steps": run.env_steps,
+            "processes": run.processes.world, "weights_digest": [d[0] for d in digests],
+            "batches_digest": [d[1] for d in digests], "last_eval": last_eval,
+        })

@@ -45,11 +45,12 @@ class ReplayBuffer:
             self.trials.append(trial)
             self.encoded.append(self.encode(trial))
 
-    def sample_batch(self, n: int, rng: np.random.Generator, context_length: int, pad_id: int) -> StepBatch:
+    def sample_batch(self, n: int, rng: np.random.Generator, context_length: int, pad_id: int, rank: int = 0,
+                     world: int = 1) -> StepBatch:
         """``n`` distinct trials drawn uniformly and packed into a training batch (see ``sample_batch``)."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty replay buffer: add trials first")
-        return sample_batch(self.encoded, n, rng, context_length, pad_id)
+        return sample_batch(self.encoded, n, rng, context_length, pad_id, rank, world)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The buffer's trials in the on-disk trial format (see ``icrl_course.data``)."""
@@ -65,12 +66,19 @@ class ReplayBuffer:
 
 
 def sample_batch(encoded: Sequence[EncodedTrial], n: int, rng: np.random.Generator, context_length: int,
-                 pad_id: int) -> StepBatch:
+                 pad_id: int, rank: int = 0, world: int = 1) -> StepBatch:
     """Draw ``n`` distinct encoded trials uniformly (all of them when there are fewer) and pack them into rows.
 
     Distinct, because a trial twice in one batch counts its TD errors twice;
     whole trials, because a step's Q-values depend on everything before it in
-    its trial. ``pack`` keeps the trials sharing a row apart.
+    its trial. ``pack`` keeps the trials sharing a row apart. Rows hold
+    ``context_length`` tokens (a longer trial keeps its first ones), or, with
+    0, as many as the longest trial drawn. With ``world`` processes, each
+    draws the same trials and packs its own share, ``rank::world`` (so the draw
+    is cut to a multiple of ``world``).
     """
-    picks = rng.choice(len(encoded), size=min(n, len(encoded)), replace=False)
-    return pack([encoded[i] for i in picks], context_length, pad_id=pad_id)
+    size = min(n, len(encoded))
+    picks = rng.choice(len(encoded), size=size - size % world if world > 1 else size, replace=False)
+    mine = [encoded[i] for i in picks[rank::world]]
+    length = context_length or max(len(e) for e in mine)
+    return pack(mine, length, pad_id=pad_id, overflow="truncate")

@@ -1,0 +1,443 @@
+"""Trials as text for language models: the paper's chat headers, and a compact word format for small models.
+
+Why text and not compact integers: a language model reads text, so a trial is
+written as text, tokenized by the model's own tokenizer, and Q(s, a) is read as
+the logit of action ``a``'s word at the token just before that word.
+Rentschler & Roberts write every step as Llama 3 chat messages whose *role*
+says what the message holds. ``PAPER`` is their text exactly, as their
+``Eval.ipynb`` writes it (``reset_to_text`` / ``step_to_text``)::
+
+    <|begin_of_text|>                                            opens every episode
+    <|start_header_id|>observation<|end_header_id|>{cell}<|eot_id|>   the start cell
+    <|start_header_id|>action<|end_header_id|>{word}<|eot_id|>        left, down, right, up
+    <|start_header_id|>observation<|end_header_id|>{cell}<|eot_id|>   where the step landed
+    <|start_header_id|>reward<|end_header_id|>{reward}<|eot_id|>      only when not 0, as round(r, 2): 1.0
+    <|start_header_id|>edit<|end_header_id|>...<|eot_id|>             only when the step limit cut the episode
+    <|end_of_text|>                                              closes every episode
+
+(action, landing observation, reward and edit repeat for every step). That is
+about 10 Llama 3 tokens per step. Two other formats share the layout:
+
+* ``LLAMA3`` differs from the paper in two places, each for a reason: a blank
+  line after every header, because Llama 3 Instruct's chat template writes one
+  and the pre-trained model knows messages in that form; and
+  ``<|begin_of_text|>`` once per trial, because it is Llama's beginning-of-
+  document token, and one before every episode tells a pre-trained model that
+  a new document starts, the opposite of what learning across episodes needs.
+* ``WORDS`` drops the headers: one word per message, so a step is two tokens
+  (the action word and the cell it lands on). A cell is written as its
+  distances to the four walls, capped (``u0d2l1r3``), the same information
+  the small transformer's compact tokens give it (``tokenize.compact``), so
+  the tiny Llama of lesson 6 sees what lesson 5's model sees, as text.
+
+Every message is a block whose tokens do not depend on its neighbours (it
+starts and ends at a special token or a space, where tokenizers split), so
+``TextTokenizer`` tokenizes each distinct block once and builds trials by
+NumPy indexing, and an agent extends a trial's tokens step by step without
+re-tokenizing its past; ``tests/test_tokenize_text.py`` checks both claims
+against tokenizing the whole text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from icrl_course.envs import ACTION_NAMES, LakeMap
+from icrl_course.tokenize.base import EncodedTrial
+from icrl_course.tokenize.compact import CompactTokenizer
+from icrl_course.trials import Trial
+
+CELL_STYLES = ("index", "walls")
+"""How a format writes a cell: its index ``row * ncol + col`` (the paper's) or its capped wall distances."""
+
+
+class TextFormatError(ValueError):
+    """A tokenizer cannot carry a text format; the message says which piece fails and what to do."""
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """The strings of a text format (see the module docstring for the layout they fill)."""
+
+    name: str
+    begin: str
+    """Opens the trial, and every episode when ``begin_every_episode``."""
+    begin_every_episode: bool
+    end_of_episode: str
+    """Closes every episode."""
+    header_start: str = ""
+    """Opens a message's header (its role); '' writes messages without headers."""
+    header_end: str = ""
+    separator: str = ""
+    """Between a header and the content."""
+    turn_end: str = ""
+    """Closes every message."""
+    special_tokens: tuple[str, ...] = ()
+    """Strings that must be single (special) tokens of the tokenizer."""
+    cells: str = "index"
+    """``index`` or ``walls`` (``CELL_STYLES``)."""
+    edge_cap: int = 4
+    """``walls`` only: wall distances are capped here, as in ``CompactTokenizer``."""
+    action_words: tuple[str, str, str, str] = ACTION_NAMES
+    """The words of actions 0, 1, 2, 3 (gymnasium: left, down, right, up)."""
+    truncated_text: str = "..."
+    """Content of the ``edit`` message written when the step limit cut an episode."""
+
+    def __post_init__(self) -> None:
+        if self.cells not in CELL_STYLES:
+            raise ValueError(f"TextFormat.cells={self.cells!r} must be one of {CELL_STYLES}")
+
+    def message(self, role: str, content: str) -> str:
+        if not self.header_start:
+            return f"{content}{self.turn_end}"
+        return f"{self.header_start}{role}{self.header_end}{self.separator}{content}{self.turn_end}"
+
+    @property
+    def action_prompt(self) -> str:
+        """The text before an action word; Q-values are read at its last token (or the token before the word)."""
+        return f"{self.header_start}action{self.header_end}{self.separator}" if self.header_start else ""
+
+    def cell_texts(self, nrow: int, ncol: int) -> list[str]:
+        """How every cell ``0..nrow*ncol-1`` of a map of this shape is written."""
+        cells = np.arange(nrow * ncol)
+        if self.cells == "index":
+            return [str(c) for c in cells]
+        walls = CompactTokenizer(edge_cap=self.edge_cap).cell_fields(cells, nrow, ncol)
+        return [f"u{u}d{d}l{l}r{r}" for u, d, l, r in walls]
+
+    def cell_of(self, text: str, nrow: int, ncol: int) -> int:
+        """The cell a cell text names on a map of this shape (the inverse of ``cell_texts``)."""
+        if self.cells == "index":
+            return int(text)
+        match = re.fullmatch(r"u(\d+)d(\d+)l(\d+)r(\d+)", text)
+        if match is None:
+            raise ValueError(f"{text!r} is not a cell of the {self.name} format (e.g. u0d2l1r3)")
+        return int(CompactTokenizer(edge_cap=self.edge_cap).cells(np.array([int(g) for g in match.groups()]), nrow, ncol))
+
+    def vocabulary(self, max_side: int, rewards: Sequence[float] = (1.0,)) -> list[str]:
+        """Every word (whitespace-separated piece, special tokens aside) the format writes on maps up to
+        ``max_side`` x ``max_side`` with these rewards: what a word-level tokenizer for it must know."""
+        texts = [*self.action_words, self.truncated_text, self.end_of_episode, *map(format_reward, rewards)]
+        if self.header_start:
+            texts += ["observation", "action", "reward", "edit"]
+        if self.cells == "index":
+            texts += [str(c) for c in range(max_side * max_side)]
+        else:
+            cap = min(self.edge_cap, max_side - 1)
+            texts += [f"u{u}d{d}l{l}r{r}" for u in range(cap + 1) for d in range(cap + 1)
+                      for l in range(cap + 1) for r in range(cap + 1)]
+        pattern = "|".join(re.escape(s) for s in self.special_tokens) or "$^"
+        words = {w for text in texts for w in re.sub(pattern, " ", text).split()}
+        return sorted(words)
+
+
+LLAMA3_SPECIAL = ("<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")
+
+PAPER = TextFormat(name="paper", begin="<|begin_of_text|>", begin_every_episode=True, end_of_episode="<|end_of_text|>",
+                   header_start="<|start_header_id|>", header_end="<|end_header_id|>", turn_end="<|eot_id|>",
+                   special_tokens=LLAMA3_SPECIAL)
+"""The paper's text, character for character (``Eval.ipynb``: ``reset_to_text``, ``step_to_text``)."""
+
+LLAMA3 = TextFormat(name="llama3", begin="<|begin_of_text|>", begin_every_episode=False, end_of_episode="<|end_of_text|>",
+                    header_start="<|start_header_id|>", header_end="<|end_header_id|>", separator="\n\n",
+                    turn_end="<|eot_id|>", special_tokens=LLAMA3_SPECIAL)
+"""The paper's text with Llama 3's chat-template blank line and one beginning-of-text per trial (reasons above)."""
+
+WORDS = TextFormat(name="words", begin="<trial>", begin_every_episode=False, end_of_episode="end ", turn_end=" ",
+                   special_tokens=("<trial>",), cells="walls")
+"""One word per message, cells as wall distances: about two tokens per step, for small models trained from scratch."""
+
+FORMATS = {f.name: f for f in (PAPER, LLAMA3, WORDS)}
+"""The formats by name, as configs give them."""
+
+
+def format_reward(reward: float) -> str:
+    """A reward as the paper writes it: ``round(reward, 2)`` of a float (``1.0``, ``0.5``, ``-1.0``)."""
+    return str(round(float(reward), 2))
+
+
+def trial_text(trial: Trial, fmt: TextFormat = PAPER) -> str:
+    """The whole trial as one string, exactly as ``TextTokenizer.encode`` tokenizes it (for reading and tests)."""
+    check_contiguous(trial)
+    cells = fmt.cell_texts(*trial.lake_map.shape)
+    parts = []
+    ends = trial.episode_ends
+    for t in range(len(trial)):
+        start = t == 0 or ends[t - 1]
+        if t == 0 or (start and fmt.begin_every_episode):
+            parts.append(fmt.begin)
+        if start:
+            parts.append(fmt.message("observation", cells[trial.obs[t]]))
+        parts.append(fmt.message("action", fmt.action_words[int(trial.actions[t])]))
+        parts.append(fmt.message("observation", cells[trial.next_obs[t]]))
+        if trial.rewards[t] != 0:
+            parts.append(fmt.message("reward", format_reward(trial.rewards[t])))
+        if trial.truncated[t]:
+            parts.append(fmt.message("edit", fmt.truncated_text))
+        if ends[t]:
+            parts.append(fmt.end_of_episode)
+    return "".join(parts) if len(trial) else fmt.begin
+
+
+def check_contiguous(trial: Trial) -> None:
+    """Refuse a trial the text cannot carry: inside an episode, ``next_obs[t]`` must be ``obs[t + 1]``.
+
+    The text shows each cell once (where a step lands is where the next one
+    starts), so a trial whose steps do not chain would not decode back to itself.
+    """
+    if len(trial) < 2:
+        return
+    same_episode = ~trial.episode_ends[:-1]
+    broken = same_episode & (trial.next_obs[:-1] != trial.obs[1:])
+    if broken.any():
+        t = int(np.flatnonzero(broken)[0])
+        raise ValueError(f"trial step {t} lands on {trial.next_obs[t]} but step {t + 1} starts at {trial.obs[t + 1]} "
+                         "inside the same episode: a trial's steps must chain (or end the episode at step t)")
+    new_episode = trial.episode[1:] != trial.episode[:-1]
+    if np.any(new_episode != trial.episode_ends[:-1]):
+        t = int(np.flatnonzero(new_episode != trial.episode_ends[:-1])[0])
+        raise ValueError(f"trial step {t}: Trial.episode changes exactly where a step is terminated or truncated; "
+                         "build trials with Trial.from_steps or run_trials")
+
+
+class TextTokenizer:
+    """Encodes trials in a text format with a Hugging Face tokenizer, step by step for agents, and decodes them.
+
+    Construction checks that the tokenizer can carry the format: each special
+    string is one token, and each action word is exactly one token *where it
+    appears* (after the action prompt), with four different ids. Those ids,
+    ``action_token_ids[a]`` for action ``a``, are where Q-values are read.
+    """
+
+    def __init__(self, tokenizer, fmt: TextFormat = PAPER):
+        self.tokenizer = tokenizer
+        self.fmt = fmt
+        for text in fmt.special_tokens:
+            self._single_token(text, "special token")
+        prompt = self._ids(fmt.action_prompt)
+        suffix = self._ids(fmt.turn_end)
+        words = []
+        for a, word in enumerate(fmt.action_words):
+            ids = self._ids(fmt.message("action", word))
+            middle = ids[len(prompt):len(ids) - len(suffix)]
+            if ids[:len(prompt)] != prompt or ids[len(ids) - len(suffix):] != suffix or len(middle) != 1:
+                pieces = tokenizer.convert_ids_to_tokens(middle if ids[:len(prompt)] == prompt else ids)
+                raise TextFormatError(
+                    f"the action word {word!r} (action {a}) is {len(middle)} tokens {pieces} after the action prompt, "
+                    "but Q-values are read as the logits of one token per action: use a tokenizer where each of "
+                    f"{list(fmt.action_words)} is a single token there (Llama 3's is), or choose other action_words")
+            words.append(middle[0])
+        if len(set(words)) != 4:
+            raise TextFormatError(f"the action words {list(fmt.action_words)} map to token ids {words}, which are not "
+                                  "all different (unknown words become the same [UNK] id?): add them to the vocabulary")
+        self.action_token_ids = np.array(words, dtype=np.int64)
+        self.prompt_length = len(prompt)
+        self._blocks: list[np.ndarray] = []
+        self._block_of: dict[tuple[str, str], int] = {}
+        self._cells: dict[tuple[int, int], np.ndarray] = {}
+        self._begin = self._block_id(("begin", ""), self._single_token(fmt.begin, "beginning"))
+        self._end = self._block_id(("end", ""), self._single_token(fmt.end_of_episode, "end of episode"))
+        self._truncated = self._block("edit", fmt.truncated_text)
+        self._actions = np.array([self._block("action", w) for w in fmt.action_words])
+        self._flat, self._starts, self._lengths = self._table()
+
+    # ----------------------------------------------------------------- tokenizer plumbing
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+
+    def _single_token(self, text: str, what: str) -> list[int]:
+        ids = self._ids(text)
+        if len(ids) != 1:
+            raise TextFormatError(
+                f"the {what} {text!r} of the {self.fmt.name} format is {len(ids)} tokens for this tokenizer, but it must "
+                "be one: use a tokenizer made for the format (a Llama 3 tokenizer for paper and llama3, "
+                "models.hf.build_tiny_llama for any), or another format")
+        return ids
+
+    def _block_id(self, key: tuple[str, str], ids: Sequence[int]) -> int:
+        if key not in self._block_of:
+            unknown = getattr(self.tokenizer, "unk_token_id", None)
+            if unknown is not None and unknown in ids:
+                raise TextFormatError(f"{key[0]} message {key[1]!r} holds a word this tokenizer does not know (it became "
+                                      f"{self.tokenizer.unk_token!r}): build the tokenizer's vocabulary for the "
+                                      f"{self.fmt.name} format (models.hf.build_tiny_llama does)")
+            self._block_of[key] = len(self._blocks)
+            self._blocks.append(np.asarray(ids, dtype=np.int64))
+            self._flat = None
+        return self._block_of[key]
+
+    def _block(self, role: str, content: str) -> int:
+        """Index of the block for one message, tokenized once and remembered."""
+        key = (role, content)
+        if key not in self._block_of:
+            self._block_id(key, self._ids(self.fmt.message(role, content)))
+        return self._block_of[key]
+
+    def _table(self):
+        lengths = np.array([len(b) for b in self._blocks], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        return np.concatenate(self._blocks), starts, lengths
+
+    def cell_blocks(self, nrow: int, ncol: int) -> np.ndarray:
+        """Block index of every cell's observation message on a map of this shape."""
+        key = (int(nrow), int(ncol))
+        if key not in self._cells:
+            self._cells[key] = np.array([self._block("observation", text) for text in self.fmt.cell_texts(*key)])
+        return self._cells[key]
+
+    def _reward_blocks(self, rewards: np.ndarray) -> np.ndarray:
+        values, inverse = np.unique(rewards, return_inverse=True)
+        table = np.array([self._block("reward", format_reward(v)) if v != 0 else -1 for v in values])
+        return table[inverse]
+
+    @property
+    def pad_id(self) -> int:
+        """Token used for padding in ``pack``: the end-of-episode token (padding is masked anyway)."""
+        return int(self._blocks[self._end][0])
+
+    # ----------------------------------------------------------------- encoding
+    def encode(self, trial: Trial) -> EncodedTrial:
+        """The trial's tokens, the position of every step's Q-values, and its per-step arrays."""
+        check_contiguous(trial)
+        n = len(trial)
+        columns = np.full((n, 7), -1, dtype=np.int64)  # begin, start cell, action, landing cell, reward, edit, end
+        if n:
+            cells = self.cell_blocks(*trial.lake_map.shape)
+            ends = trial.episode_ends
+            start = np.concatenate([[True], ends[:-1]])
+            first = start if self.fmt.begin_every_episode else np.arange(n) == 0
+            columns[:, 0] = np.where(first, self._begin, -1)
+            columns[:, 1] = np.where(start, cells[trial.obs], -1)
+            columns[:, 2] = self._actions[trial.actions]
+            columns[:, 3] = cells[trial.next_obs]
+            columns[:, 4] = self._reward_blocks(trial.rewards)
+            columns[:, 5] = np.where(trial.truncated, self._truncated, -1)
+            columns[:, 6] = np.where(ends, self._end, -1)
+        if self._flat is None:
+            self._flat, self._starts, self._lengths = self._table()
+        sequence = columns.ravel() if n else np.array([self._begin])
+        keep = sequence >= 0
+        lengths = self._lengths[sequence[keep]]
+        out_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        offsets = np.arange(int(lengths.sum())) - np.repeat(out_starts, lengths)
+        tokens = self._flat[np.repeat(self._starts[sequence[keep]], lengths) + offsets]
+        block_start = np.full(keep.shape, -1, dtype=np.int64)
+        block_start[keep] = out_starts
+        q_positions = block_start.reshape(-1, 7)[:, 2] + self.prompt_length - 1 if n else np.zeros(0, dtype=np.int64)
+        return EncodedTrial(tokens, q_positions, trial.actions.copy(), trial.rewards.copy(),
+                            trial.terminated.copy(), trial.truncated.copy(), trial.episode.copy())
+
+    def prompt_tokens(self, cell: int, shape: tuple[int, int], trial_start: bool, episode_start: bool) -> np.ndarray:
+        """What the model reads before it acts: at an episode start the beginning marker (as the format says)
+        and the start cell, then the action prompt. Inside an episode the cell is already written."""
+        parts = []
+        if trial_start or (episode_start and self.fmt.begin_every_episode):
+            parts.append(self._blocks[self._begin])
+        if episode_start or trial_start:
+            parts.append(self._blocks[self.cell_blocks(*shape)[int(cell)]])
+        parts.append(self._blocks[self._actions[0]][:self.prompt_length])
+        return np.concatenate(parts)
+
+    def after_action_tokens(self, action: int, reward: float, next_obs: int, shape: tuple[int, int], terminated: bool,
+                            truncated: bool) -> np.ndarray:
+        """What follows the action prompt once the step is known: the action word, the landing cell, the reward,
+        and any episode end. ``prompt_tokens`` and these in turn give exactly ``encode(trial).tokens``."""
+        if not 0 <= int(action) <= 3:
+            raise ValueError(f"action {action} is not an action: actions are 0 (left), 1 (down), 2 (right), 3 (up)")
+        parts = [self._blocks[self._actions[int(action)]][self.prompt_length:],
+                 self._blocks[self.cell_blocks(*shape)[int(next_obs)]]]
+        if reward != 0:
+            parts.append(self._blocks[self._block("reward", format_reward(reward))])
+        if truncated:
+            parts.append(self._blocks[self._truncated])
+        if terminated or truncated:
+            parts.append(self._blocks[self._end])
+        return np.concatenate(parts)
+
+    # ----------------------------------------------------------------- decoding
+    def messages(self, tokens: Sequence[int]) -> list[tuple[str, str]]:
+        """The trial's messages as ``(role, content)`` pairs; ``("begin", "")`` and ``("end", "")`` for the markers."""
+        ids = [int(t) for t in tokens]
+        begin, end = int(self._blocks[self._begin][0]), int(self._blocks[self._end][0])
+        if not self.fmt.header_start:
+            return [self._word_message(i, t, begin, end) for i, t in enumerate(ids)]
+        header_start, header_end, turn_end = (self._single_token(s, "marker")[0] for s in
+                                              (self.fmt.header_start, self.fmt.header_end, self.fmt.turn_end))
+        out, i = [], 0
+        while i < len(ids):
+            tok = ids[i]
+            if tok in (begin, end):
+                out.append(("begin" if tok == begin else "end", ""))
+                i += 1
+            elif tok == header_start:
+                try:
+                    h = ids.index(header_end, i)
+                    e = ids.index(turn_end, h)
+                except ValueError:
+                    raise ValueError(f"token {i} opens a message that is never closed: the tokens are cut or not in the "
+                                     f"{self.fmt.name} format") from None
+                # no role or content of these formats holds a space; word-level decoders put spaces between tokens
+                role = "".join(self.tokenizer.decode(ids[i + 1:h]).split())
+                content = "".join(self.tokenizer.decode(ids[h + 1:e]).split())
+                out.append((role, content))
+                i = e + 1
+            else:
+                raise ValueError(f"token {i} ({self.tokenizer.convert_ids_to_tokens([tok])[0]!r}) is outside any message: "
+                                 f"the tokens are not in the {self.fmt.name} format")
+        return out
+
+    def _word_message(self, i: int, token: int, begin: int, end: int) -> tuple[str, str]:
+        """The message one token is in a format without headers, told by the word itself."""
+        if token in (begin, end):
+            return ("begin" if token == begin else "end", "")
+        if token in self.action_token_ids:
+            return ("action", self.fmt.action_words[int(np.flatnonzero(self.action_token_ids == token)[0])])
+        word = self.tokenizer.convert_ids_to_tokens([token])[0]
+        if word == self.fmt.truncated_text:
+            return ("edit", word)
+        if re.fullmatch(r"-?\d+\.\d+", word):
+            return ("reward", word)
+        if re.fullmatch(r"u\d+d\d+l\d+r\d+|\d+", word):
+            return ("observation", word)
+        raise ValueError(f"token {i} ({word!r}) is no word of the {self.fmt.name} format")
+
+    def decode(self, tokens: Sequence[int], lake_map: LakeMap) -> Trial:
+        """The ``Trial`` that ``encode`` turned into ``tokens`` (``lake_map`` is not in the text, so pass it).
+
+        An episode closed by the end marker without the ``edit`` message was
+        terminated; with it, it was truncated, and also terminated when it
+        ended on a hole or goal of ``lake_map`` (the limit and the ending fell
+        on the same step).
+        """
+        words = {w: a for a, w in enumerate(self.fmt.action_words)}
+        steps: list[list] = []  # obs, action, reward, next_obs, terminated, truncated
+        current = None  # the cell the agent stands on
+        for k, (role, content) in enumerate(self.messages(tokens)):
+            if role == "begin":
+                if k != 0 and not self.fmt.begin_every_episode:
+                    raise ValueError("the begin marker appears inside the trial: decode one trial at a time")
+            elif role == "observation":
+                current = self.fmt.cell_of(content, *lake_map.shape)
+                if steps and steps[-1][3] is None:
+                    steps[-1][3] = current
+            elif role == "action":
+                if current is None or content not in words:
+                    raise ValueError(f"message {k}: action {content!r} without an observation before it, or not one of {list(words)}")
+                steps.append([current, words[content], 0.0, None, False, False])
+            elif role == "reward":
+                steps[-1][2] = float(content)
+            elif role == "edit" and content == self.fmt.truncated_text:
+                steps[-1][5] = True
+            elif role == "end":
+                steps[-1][4] = not steps[-1][5] or lake_map.flat[steps[-1][3]] in "HG"
+                current = None
+            else:
+                raise ValueError(f"message {k} has role {role!r} and content {content!r}, which the {self.fmt.name} "
+                                 "format does not use")
+        if steps and steps[-1][3] is None:
+            raise ValueError("the last action has no observation after it: the tokens are cut inside a step")
+        return Trial.from_steps(lake_map, [tuple(s) for s in steps])
