@@ -12,13 +12,21 @@ An exported model is two files: ``NAME.safetensors``, exactly the tensors
 that training changed (every weight of a small model, or only a peft
 adapter of a large one), and ``NAME.json``, the config's model section that
 rebuilds the network around them, the seed, the whole training config and
-how long it trained. Both kinds of model (``transformer``, ``hf``) load the
+how long it trained.
+
+Loading trusts neither file: the spec holds the SHA-256 of the weights file
+and a digest of itself, so an edit to either (a changed ``n_head``, a flipped
+bit) is refused; the model section is checked against bounds, and against
+the number of values the weights file holds, before any network is
+allocated; then every tensor's name, shape and dtype must fit the network
+and every value must be finite. Both kinds of model (``transformer``, ``hf``) load the
 same way; ``icrl_course/configs/NAME.json`` is the config a shipped model was
 trained with (``icrl-course train --config``).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,13 +34,27 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from icrl_course.io import DataFileError, atomic_path, check_array, load_arrays, read_json, save_arrays, write_json
+from icrl_course.io import (
+    DIGEST,
+    DataFileError,
+    atomic_path,
+    check_array,
+    file_sha256,
+    json_digest,
+    load_arrays,
+    read_json,
+    save_arrays,
+    write_json,
+)
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 """Folder of the shipped checkpoints."""
 MODEL_FORMAT = "icrl-course/model"
-MODEL_VERSION = "2"
-"""Version 2: the spec holds the config's model section (version 1 held the transformer's own config)."""
+MODEL_VERSION = "3"
+"""Version 2: the spec holds the config's model section (version 1 held the transformer's own config).
+Version 3: the spec holds ``weights_sha256`` and its own ``digest``."""
+WEIGHTS_SHA256 = "weights_sha256"
+"""Spec field holding the SHA-256 of the weights file's bytes."""
 
 
 class CheckpointError(DataFileError):
@@ -56,8 +78,13 @@ def load_tensors(tensors: Mapping[str, torch.Tensor], arrays: Mapping[str, np.nd
                               "was it written for another model config?")
     with torch.no_grad():
         for name, tensor in tensors.items():
-            check_array(name, mine[name], tuple(tensor.shape), None, where)
+            check_array(name, mine[name], tuple(tensor.shape), _stored_dtype(tensor.dtype), where)
             tensor.copy_(torch.from_numpy(np.array(mine[name])))
+
+
+def _stored_dtype(dtype: torch.dtype) -> np.dtype:
+    """The NumPy dtype ``tensor_arrays`` stores a tensor of ``dtype`` as (bfloat16 as float32)."""
+    return np.dtype(np.float32) if dtype == torch.bfloat16 else torch.empty(0, dtype=dtype).numpy().dtype
 
 
 # ------------------------------------------------------------------ exported models
@@ -73,16 +100,31 @@ def save_model(path: str | Path, tensors: Mapping[str, torch.Tensor], spec: Mapp
     weights, spec_path = model_paths(path)
     header = {"format": MODEL_FORMAT, "version": MODEL_VERSION}
     save_arrays(weights, tensor_arrays(tensors, "model"), header)
-    write_json(spec_path, {**header, **spec})
+    document = {**header, **{k: v for k, v in spec.items() if k not in (WEIGHTS_SHA256, DIGEST)},
+                WEIGHTS_SHA256: file_sha256(weights)}
+    document = json.loads(json.dumps(document))  # exactly what a reader will parse
+    write_json(spec_path, {**document, DIGEST: json_digest(document)})
     return weights, spec_path
 
 
 def read_model(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The arrays and the spec of an exported model (either file or their stem), checked."""
+    """The arrays and the spec of an exported model (either file or their stem), checked.
+
+    Refused: a spec edited after export (its ``digest``), weights that are not
+    the ones exported with it (their SHA-256), and whatever ``io.load_arrays``
+    refuses (a damaged file, NaN or infinite values). The spec comes back
+    without its two digests.
+    """
     weights, spec_path = model_paths(path)
     spec = read_json(spec_path, "model spec", MODEL_FORMAT, MODEL_VERSION)
+    if spec.get(DIGEST) != json_digest(spec):
+        raise CheckpointError(f"model spec {spec_path} was changed after it was exported (its digest does not match): "
+                              "export the model again, or use an earlier copy")
     arrays, _ = load_arrays(weights, "model weights", MODEL_FORMAT, MODEL_VERSION)
-    return arrays, spec
+    if file_sha256(weights) != spec.get(WEIGHTS_SHA256):
+        raise CheckpointError(f"model weights {weights} are not the ones exported with {spec_path.name} (their "
+                              "SHA-256 differs): export the model again, or use an earlier copy")
+    return arrays, {k: v for k, v in spec.items() if k not in (WEIGHTS_SHA256, DIGEST)}
 
 
 def copy_model(source: str | Path, destination: str | Path) -> tuple[Path, Path]:
@@ -120,7 +162,7 @@ def load_network(name_or_path: str | Path, device: str = "cpu"):
     The network is rebuilt from the spec's model section and seed, exactly as
     training built it, then receives the trained tensors.
     """
-    from icrl_course.train.build import build_network
+    from icrl_course.train.build import build_network, parameters_at_least
     from icrl_course.train.config import ConfigError, model_section
 
     stem = resolve(name_or_path)
@@ -129,7 +171,14 @@ def load_network(name_or_path: str | Path, device: str = "cpu"):
         section = model_section(spec["model"])
     except (ConfigError, KeyError) as err:
         raise CheckpointError(f"{stem}.json does not describe a model this library builds: {err}") from None
-    network = build_network(section, seed=spec.get("seed", 0), device=device)
+    seed = spec.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise CheckpointError(f"{stem}.json: seed={seed!r} must be an int >= 0")
+    least, stored = parameters_at_least(section), sum(int(a.size) for a in arrays.values())
+    if least is not None and least > stored:
+        raise CheckpointError(f"{stem}.json describes a model of at least {least:,} values but {stem}.safetensors "
+                              f"holds {stored:,}: the spec does not belong to these weights")
+    network = build_network(section, seed=seed, device=device)
     load_tensors(network.trainable(), arrays, "model", f"{stem}.safetensors")
     return network.eval(), spec
 

@@ -193,11 +193,11 @@ def _evaluate(args) -> int:
     from icrl_course.evaluate import BASELINES, compare_agents, held_out_maps, icl_summary
 
     names = _baseline_names(args.baselines)
+    maps = held_out_maps(args.maps, getattr(MapDistribution, args.preset)(), seed=args.seed)
     agents = {"transformer": load_agent(args.checkpoint)}
     if args.ablation:
         agents["transformer, context reset every episode"] = load_agent(args.checkpoint, reset_context_every_episode=True)
     agents.update({name: BASELINES[name]() for name in names})
-    maps = held_out_maps(args.maps, getattr(MapDistribution, args.preset)(), seed=args.seed)
     table = compare_agents(agents, maps, args.episodes, args.max_episode_steps, seed=args.seed, progress=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -99,6 +99,11 @@ def content_digest(arrays: Mapping[str, np.ndarray], header: Mapping[str, Any]) 
     return digest.hexdigest()
 
 
+def json_digest(document: Mapping[str, Any]) -> str:
+    """SHA-256 of a JSON document without its ``digest`` field (keys sorted), for documents that carry their own."""
+    return hashlib.sha256(json.dumps({k: v for k, v in document.items() if k != DIGEST}, sort_keys=True).encode()).hexdigest()
+
+
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes (read in 1 MiB blocks)."""
     digest = hashlib.sha256()

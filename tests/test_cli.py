@@ -53,12 +53,18 @@ def test_dataset_command_writes_trials_with_their_recipe(tmp_path, capsys):
     assert "wrote 12 trials" in capsys.readouterr().out
 
 
-def test_evaluate_command_prints_the_curve_with_the_ablation_and_baselines(tmp_path, capsys):
+def tiny_run(folder: Path) -> Path:
+    """A one-iteration run of a tiny transformer: its run folder holds a state and an exported model."""
     config = TrainConfig(iterations=1, trials_per_iteration=4, batch_trials=4, updates_per_iteration=1,
                          warmup_trials=4, episodes_per_trial=2, max_episode_steps=8,
                          model={"n_layer": 1, "n_embd": 16, "n_head": 2}, eval_maps=4, checkpoint_every=1, progress=False,
                          threads=1)
-    train(config, tmp_path / "run")
+    train(config, folder)
+    return folder
+
+
+def test_evaluate_command_prints_the_curve_with_the_ablation_and_baselines(tmp_path, capsys):
+    tiny_run(tmp_path / "run")
     csv = tmp_path / "table.csv"
     assert main(["evaluate", "--checkpoint", str(tmp_path / "run"), "--maps", "6", "--episodes", "2",
                  "--baselines", "random,explorer", "--ablation", "--out", str(csv)]) == 0
@@ -83,14 +89,6 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str]:
     except SystemExit as exit_:
         code = exit_.code
     return code, capsys.readouterr().err
-
-
-def tiny_run(folder: Path) -> Path:
-    config = TrainConfig(iterations=1, trials_per_iteration=4, batch_trials=4, updates_per_iteration=1,
-                         warmup_trials=4, episodes_per_trial=2, max_episode_steps=8, n_layer=1, n_embd=16, n_head=2,
-                         eval_maps=4, checkpoint_every=1, progress=False, threads=1)
-    train(config, folder)
-    return folder
 
 
 def setup_files(tmp: Path) -> dict[str, str]:

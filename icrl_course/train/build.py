@@ -40,6 +40,22 @@ def tokenizer_for(model: TransformerModel | HFModel, hf_tokenizer=None):
     return TextTokenizer(hf_tokenizer, FORMATS[model.format])
 
 
+def parameters_at_least(model: TransformerModel | HFModel) -> int | None:
+    """A lower bound on the trained values a network built from ``model`` holds, computed without building it.
+
+    For the transformer: the field embeddings plus, in every block, attention's
+    four ``n_embd`` x ``n_embd`` matrices and the MLP's two ``n_embd`` x
+    ``mlp_ratio * n_embd`` ones (biases and norms come on top). Loading a
+    checkpoint compares it with the values its weights file holds before
+    allocating anything, so an edited spec cannot ask for gigabytes. None for
+    ``hf``: its base model's size comes from the base model's own files.
+    """
+    if not isinstance(model, TransformerModel):
+        return None
+    embed = sum(tokenizer_for(model).field_sizes) * model.n_embd
+    return embed + model.n_layer * (4 + 2 * model.mlp_ratio) * model.n_embd ** 2
+
+
 def build_network(model: TransformerModel | HFModel, seed: int = 0, device: str | torch.device = "cpu") -> QNetwork:
     """A freshly initialised (or, for ``hf``, freshly loaded and adapted) Q-network on ``device``, seeded by ``seed``."""
     device = pick_device(str(device))

@@ -47,6 +47,13 @@ class ConfigError(ValueError):
 
 
 # ------------------------------------------------------------------------ model sections
+TRANSFORMER_LIMITS = {"edge_cap": 64, "n_layer": 64, "n_head": 64, "n_embd": 4096, "mlp_ratio": 16}
+"""Largest value of each size field of a ``TransformerModel``: a section read from a damaged or edited file
+is refused before it can ask for gigabytes, and lesson 5's model is far below (4, 3, 4, 64, 4)."""
+HF_LIMITS = {"lora_r": 4096, "tiny_hidden_size": 4096, "tiny_layers": 64, "tiny_heads": 64}
+"""Largest value of each size field of an ``HFModel`` (the base model's own size comes from its files)."""
+
+
 @dataclass(frozen=True)
 class TransformerModel:
     """Lesson 5's small transformer (``models.transformer.QTransformer``) reading compact tokens."""
@@ -68,8 +75,9 @@ class TransformerModel:
 
     def __post_init__(self) -> None:
         need = _checker(self, "model.")
-        for name in ("edge_cap", "n_layer", "n_head", "n_embd", "mlp_ratio"):
-            need(getattr(self, name) >= 1, name, "use a positive int")
+        for name, most in TRANSFORMER_LIMITS.items():
+            need(1 <= getattr(self, name) <= most, name,
+                 f"use an int from 1 to {most} (the small transformer; larger models are kind 'hf')")
         need(self.n_embd % (2 * self.n_head) == 0, "n_embd",
              f"it must be a multiple of 2 * n_head = {2 * self.n_head} (rotary positions rotate pairs)")
         need(0.0 <= self.dropout < 1.0, "dropout", "a probability in [0, 1)")
@@ -117,8 +125,8 @@ class HFModel:
         need(self.target_modules is None or (len(self.target_modules) > 0
                                              and all(isinstance(m, str) for m in self.target_modules)),
              "target_modules", 'use null (peft\'s default) or a list of module names such as ["k_proj", "v_proj"]')
-        for name in ("lora_r", "tiny_hidden_size", "tiny_layers", "tiny_heads"):
-            need(getattr(self, name) >= 1, name, "use a positive int")
+        for name, most in HF_LIMITS.items():
+            need(1 <= getattr(self, name) <= most, name, f"use an int from 1 to {most}")
         need(self.tiny_hidden_size % self.tiny_heads == 0, "tiny_hidden_size",
              f"it must be a multiple of tiny_heads={self.tiny_heads}")
         need(self.dtype in ("auto", "float32", "bfloat16"), "dtype", "choose 'auto', 'float32' or 'bfloat16'")

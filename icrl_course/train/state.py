@@ -21,8 +21,9 @@ import torch
 from icrl_course.io import load_arrays, save_arrays
 
 STATE_FORMAT = "icrl-course/train-state"
-STATE_VERSION = "2"
-"""Version 2: online and target tensors as ``online/...`` and ``target/...`` for either model kind."""
+STATE_VERSION = "3"
+"""Version 2: online and target tensors as ``online/...`` and ``target/...`` for either model kind.
+Version 3: written with a content digest (``icrl_course.io``)."""
 
 
 def optimizer_arrays(optimizer: torch.optim.Optimizer) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
