@@ -43,6 +43,10 @@ def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+class NumericalError(FloatingPointError):
+    """A computation produced NaN or infinity (a diverged training run, a damaged network); the message says where."""
+
+
 class DeviceError(ValueError):
     """A device that this machine does not have; the message names it and what to use instead."""
 

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import torch
 
 from icrl_course.models.protocol import QNetwork
-from icrl_course.runtime import pick_device
-from icrl_course.train.config import TINY, HFModel, TransformerModel
+from icrl_course.runtime import DeviceError, pick_device
+from icrl_course.train.config import TINY, ConfigError, HFModel, TransformerModel
+
+if TYPE_CHECKING:
+    from icrl_course.train.config import TrainConfig
+    from icrl_course.trials import Trial
 
 REWARD_VALUES = (0.0, 1.0)
 """Every reward a Frozen Lake trial holds (the compact tokens embed each one)."""
+TINY_MAX_SIDE = 9
+"""The tiny Llama's word vocabulary covers maps of up to this many rows and columns (``build_tiny_llama``)."""
+LARGEST_LR = 1.0
+"""Learning rates above this are refused: an AdamW step moves every weight by about ``lr``."""
 
 
 def tokenizer_for(model: TransformerModel | HFModel, hf_tokenizer=None):
@@ -38,6 +46,82 @@ def tokenizer_for(model: TransformerModel | HFModel, hf_tokenizer=None):
     if hf_tokenizer is None:
         raise ValueError("an hf model reads text through its own Hugging Face tokenizer: pass hf_tokenizer")
     return TextTokenizer(hf_tokenizer, FORMATS[model.format])
+
+
+def check_run(config: "TrainConfig") -> None:
+    """What a config's field checks cannot see, checked before any work: limits that depend on several fields,
+    on the model or on this machine. Raises a ``ConfigError`` naming the fields and what to change.
+
+    * the device exists here (``runtime.pick_device``);
+    * the maps fit the encoding: at most ``2 * edge_cap + 1`` rows and columns for the transformer's compact
+      tokens, ``TINY_MAX_SIDE`` for the tiny Llama's vocabulary;
+    * a whole trial fits the transformer's context (one token per step, plus one), and so does ``context_length``;
+    * the map distribution holds enough distinct maps for an iteration's trials and for the evaluation;
+    * the learning rate is one AdamW can take, and weight decay does not wipe the weights at every step.
+    """
+    try:
+        pick_device(config.device)
+    except DeviceError as err:
+        raise ConfigError(str(err)) from None
+    distribution = config.map_distribution()
+    side = max(distribution.rows[1], distribution.cols[1])
+    model = config.model
+    if isinstance(model, TransformerModel):
+        limit, why = 2 * model.edge_cap + 1, f"model.edge_cap={model.edge_cap} encodes"
+    elif model.model == TINY:
+        limit, why = TINY_MAX_SIDE, "the tiny Llama's vocabulary (model.model='tiny') covers"
+    else:
+        limit, why = None, ""
+    if limit is not None and side > limit:
+        raise ConfigError(f"{why} maps of at most {limit} x {limit}, but map_preset={config.map_preset!r} "
+                          f"(map_options={config.map_options}) draws maps up to {distribution.rows[1]} x "
+                          f"{distribution.cols[1]}: {'raise model.edge_cap' if isinstance(model, TransformerModel) else 'use smaller maps'}")
+    if isinstance(model, TransformerModel):
+        from icrl_course.models.transformer import TransformerConfig
+
+        tokens, most = config.episodes_per_trial * config.max_episode_steps + 1, TransformerConfig.max_context
+        if tokens > most:
+            raise ConfigError(f"a trial of episodes_per_trial={config.episodes_per_trial} x max_episode_steps="
+                              f"{config.max_episode_steps} steps is {tokens} tokens, more than the transformer's context "
+                              f"of {most}: lower one of them")
+        if config.context_length > most:
+            raise ConfigError(f"context_length={config.context_length} is longer than the transformer's context of "
+                              f"{most}: use at most {most}, or 0")
+    for what, n, split in (("trials_per_iteration", config.trials_per_iteration, "train"),
+                           ("eval_maps", config.eval_maps, "val")):
+        if config.source == "offline" and what == "trials_per_iteration":
+            continue
+        held = distribution.count_maps(split, limit=distribution.max_tries * n)
+        if n > held.count:
+            raise ConfigError(f"{what}={n} is invalid: the map distribution holds {held} distinct {split}-split "
+                              f"maps; ask for at most {held.count}, or choose larger maps")
+    if config.lr > LARGEST_LR:
+        raise ConfigError(f"lr={config.lr:g} is invalid: an AdamW step moves every weight by about lr, so training "
+                          "would diverge at once; use 1e-4 to 1e-2")
+    if config.lr * config.weight_decay >= 1.0:
+        raise ConfigError(f"lr * weight_decay = {config.lr * config.weight_decay:g} is invalid: every step would "
+                          "multiply the weights by 1 - lr * weight_decay <= 0; lower weight_decay")
+
+
+def check_trials_fit(trials: Sequence["Trial"], config: "TrainConfig", source: str) -> None:
+    """Refuse trials (an offline dataset's) whose maps or lengths the config's model cannot read, naming ``source``."""
+    if not trials:
+        raise ConfigError(f"{source} holds no trials: make one with `icrl-course dataset`")
+    side = max(max(t.lake_map.shape) for t in trials)
+    model = config.model
+    if isinstance(model, TransformerModel):
+        from icrl_course.models.transformer import TransformerConfig
+
+        if side > 2 * model.edge_cap + 1:
+            raise ConfigError(f"{source} holds maps of {side} rows or columns, more than model.edge_cap="
+                              f"{model.edge_cap} encodes ({2 * model.edge_cap + 1}): raise model.edge_cap")
+        longest = max(len(t) for t in trials) + 1
+        if longest > TransformerConfig.max_context:
+            raise ConfigError(f"{source} holds a trial of {longest} tokens, more than the transformer's context of "
+                              f"{TransformerConfig.max_context}: make a dataset of shorter trials")
+    elif model.model == TINY and side > TINY_MAX_SIDE:
+        raise ConfigError(f"{source} holds maps of {side} rows or columns, more than the tiny Llama's vocabulary "
+                          f"covers ({TINY_MAX_SIDE})")
 
 
 def parameters_at_least(model: TransformerModel | HFModel) -> int | None:

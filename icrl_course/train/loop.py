@@ -40,6 +40,7 @@ process 0 alone evaluates, logs and writes checkpoints. GPUs use NCCL, CPUs gloo
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -51,18 +52,20 @@ import torch
 from tqdm.auto import tqdm
 
 from icrl_course.baselines import ExplorerAgent
-from icrl_course.checkpoints import load_tensors, save_model, tensor_arrays
+from icrl_course.checkpoints import CheckpointError, load_tensors, save_model, tensor_arrays
 from icrl_course.data import load_dataset
 from icrl_course.dqn import DQNConfig, polyak_update, sequence_dqn_loss
-from icrl_course.io import write_json
+from icrl_course.io import DataFileError, write_json
 from icrl_course.models.protocol import QNetwork
-from icrl_course.runtime import pick_device
+from icrl_course.runtime import NumericalError, pick_device
 from icrl_course.tokenize.base import StepBatch
-from icrl_course.train.build import build_network
+from icrl_course.train.build import build_network, check_run, check_trials_fit
 from icrl_course.train.config import ConfigError, TrainConfig
+from icrl_course.train.lock import RunLock
 from icrl_course.train.log import MetricsLog
 from icrl_course.train.replay import ReplayBuffer
 from icrl_course.train.state import (
+    check_state_header,
     load_optimizer_arrays,
     load_training_state,
     optimizer_arrays,
@@ -79,6 +82,8 @@ SUMMARY_FILE = "summary.json"
 CLOCKS = ("wall_seconds", "cpu_seconds", "play_seconds", "update_seconds")
 """Cumulative timers of a run (kept across resumes): all its time, this process's CPU time (on a shared
 machine, closer to what the run costs on a free one), and the wall time spent playing and updating."""
+STATE_PARTS = ("online", "target", "optim", "rng", "replay")
+"""Array name prefixes of a training state."""
 RESUMABLE_CHANGES = {"progress", "device", "threads", "act_with"}
 """Config fields that may differ when resuming: they change how fast a run goes, or which of its
 networks is evaluated and exported, not what it trains."""
@@ -196,12 +201,14 @@ class _Run:
             self.replay = ReplayBuffer(config.replay_capacity, self.network.encode)
         else:
             trials = load_dataset(config.dataset)
+            check_trials_fit(trials, config, f"dataset={config.dataset!r}")
             if len(trials) < processes.world:
                 raise ConfigError(f"dataset={config.dataset!r} holds {len(trials)} trials, fewer than the "
                                   f"{processes.world} processes: make one with `icrl-course dataset`")
             self.replay = ReplayBuffer(len(trials), self.network.encode)
             self.replay.add(trials)
         self.iteration = 0
+        self.saved_at: int | None = None
         self.env_steps = 0
         self.updates = 0
         self.clock = dict.fromkeys(CLOCKS, 0.0)
@@ -213,7 +220,11 @@ class _Run:
         return self.target if self.config.act_with == "target" else self.network
 
     def save(self, last_eval: dict[str, Any] | None) -> None:
-        """Write the full state, then the exported model, each atomically."""
+        """Write the full state, then the exported model, each atomically; never a network holding NaN."""
+        for which, network in (("online", self.network), ("target", self.target)):
+            bad = [name for name, tensor in network.trainable().items() if not bool(torch.isfinite(tensor).all())]
+            if bad:
+                self.diverged(f"the {which} network's {bad[0]!r} holds NaN or infinite values")
         optim, groups = optimizer_arrays(self.optimizer)
         arrays = {**tensor_arrays(self.network.trainable(), "online"), **tensor_arrays(self.target.trainable(), "target"),
                   **optim, **rng_arrays()}
@@ -223,6 +234,16 @@ class _Run:
                   "updates": self.updates, "clock": self.clock, "param_groups": groups}
         save_training_state(self.run_dir / STATE_FILE, arrays, header)
         self.export(self.run_dir / MODEL_STEM, last_eval)
+        self.saved_at = self.iteration
+
+    def diverged(self, what: str) -> None:
+        """Stop the run: ``what`` went non-finite. Nothing of this iteration is saved, so the run folder keeps
+        its last good checkpoint."""
+        kept = (f"{self.run_dir / STATE_FILE} still holds iteration {self.saved_at}" if self.saved_at is not None
+                else "no checkpoint was written")
+        raise NumericalError(f"training diverged in iteration {self.iteration} (update {self.updates}): {what}; "
+                             f"the run stopped and {kept}. Start a new run folder with a lower lr (now "
+                             f"{self.config.lr:g}) or reward_scale (now {self.config.reward_scale:g}), or grad_clip > 0")
 
     def export(self, path: Path, last_eval: dict[str, Any] | None) -> tuple[Path, Path]:
         spec = {
@@ -235,8 +256,16 @@ class _Run:
         return save_model(path, self.acting.trainable(), spec)
 
     def restore(self, path: Path) -> None:
+        """Continue from a saved state, after checking that every part of it fits this run."""
         arrays, header = load_training_state(path)
-        saved = TrainConfig.from_dict(header["config"])
+        check_state_header(header, self.config.iterations, CLOCKS, str(path))
+        unexpected = sorted(k for k in arrays if k.split("/", 1)[0] not in STATE_PARTS)
+        if unexpected:
+            raise CheckpointError(f"{path} holds arrays no training state has: {unexpected[:3]}")
+        try:
+            saved = TrainConfig.from_dict(header["config"])
+        except (ConfigError, TypeError) as err:
+            raise CheckpointError(f"{path} holds a config this library refuses ({err}); it is damaged") from None
         changed = {k: v for k, v in saved.changes(self.config).items() if k not in RESUMABLE_CHANGES}
         if changed:
             listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
@@ -244,13 +273,20 @@ class _Run:
                               "mix two experiments: use the saved config, or a new run folder")
         load_tensors(self.network.trainable(), arrays, "online", str(path))
         load_tensors(self.target.trainable(), arrays, "target", str(path))
-        load_optimizer_arrays(self.optimizer, arrays, header["param_groups"])
-        restore_rng(arrays)
+        load_optimizer_arrays(self.optimizer, arrays, header["param_groups"], str(path))
+        restore_rng(arrays, str(path))
         if self.config.source == "online":
             replay = {k[len("replay/"):]: v for k, v in arrays.items() if k.startswith("replay/")}
-            self.replay = ReplayBuffer.from_arrays(replay, self.config.replay_capacity, self.network.encode)
+            try:
+                self.replay = ReplayBuffer.from_arrays(replay, self.config.replay_capacity, self.network.encode)
+                if len(replay.get("map_shape", ())) > self.config.replay_capacity:
+                    raise DataFileError(f"it holds {len(replay['map_shape'])} trials, more than replay_capacity="
+                                        f"{self.config.replay_capacity}")
+            except DataFileError as err:
+                raise CheckpointError(f"{path}: its replay buffer is damaged ({err})") from None
         self.iteration, self.env_steps = header["iteration"], header["env_steps"]
         self.updates, self.clock = header["updates"], header["clock"]
+        self.saved_at = self.iteration
 
     def play(self, iteration: int, rng: np.random.Generator) -> dict[str, float]:
         """Online play of one iteration into the replay; returns what it logs."""
@@ -278,6 +314,10 @@ class _Run:
             self.batches.update(batch.input_ids.numpy().tobytes())
             stats.append(dqn_update(self.network, self.target, self.optimizer, batch.to(self.network.device),
                                     config.dqn_config(), config.grad_clip, self.forward))
+            for name in ("loss", "grad_norm"):  # the gradient norm is the same in every process: all stop together
+                if not math.isfinite(stats[-1][name]):
+                    self.updates += len(stats)
+                    self.diverged(f"the {name.replace('_', ' ')} is {stats[-1][name]}")
         self.updates += len(stats)
         means = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
         if processes.world > 1:  # the record shows the mean over all processes
@@ -301,11 +341,15 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
     run after that many iterations (with a checkpoint there), so a long run can
     be done in slices; calling ``train`` again resumes it.
     """
+    check_run(config)
     run_dir = Path(run_dir)
     processes, device = Processes.from_environment(config.device)
+    lock = RunLock(run_dir) if processes.main else None  # one run per folder; the first process holds it
     try:
         return _train(config, run_dir, resume, stop_at, processes, device)
     finally:
+        if lock is not None:
+            lock.release()
         if processes.started_group:
             torch.distributed.destroy_process_group()
 
