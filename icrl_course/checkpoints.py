@@ -110,13 +110,17 @@ def save_model(path: str | Path, tensors: Mapping[str, torch.Tensor], spec: Mapp
 def read_model(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The arrays and the spec of an exported model (either file or their stem), checked.
 
-    Refused: a spec edited after export (its ``digest``), weights that are not
-    the ones exported with it (their SHA-256), and whatever ``io.load_arrays``
-    refuses (a damaged file, NaN or infinite values). The spec comes back
+    Refused: a spec edited after export (its ``digest``, or a layout other
+    than the one export writes, so even whitespace counts), weights that are
+    not the ones exported with it (their SHA-256), and whatever
+    ``io.load_arrays`` refuses (a damaged file, NaN or infinite values). The spec comes back
     without its two digests.
     """
     weights, spec_path = model_paths(path)
     spec = read_json(spec_path, "model spec", MODEL_FORMAT, MODEL_VERSION)
+    if spec_path.read_bytes().replace(b"\r\n", b"\n") != (json.dumps(spec, indent=2) + "\n").encode():
+        raise CheckpointError(f"model spec {spec_path} is not laid out as export writes it: it was edited or damaged "
+                              "after it was exported; export the model again, or use an earlier copy")
     if spec.get(DIGEST) != json_digest(spec):
         raise CheckpointError(f"model spec {spec_path} was changed after it was exported (its digest does not match): "
                               "export the model again, or use an earlier copy")

@@ -293,14 +293,16 @@ def _explain(err: BaseException, args) -> tuple[int, str]:
     from icrl_course.envs import DistributionError, MapError
     from icrl_course.io import DataFileError
     from icrl_course.runtime import DeviceError
+    from icrl_course.tokenize.base import ContextTooLongError
     from icrl_course.train.config import ConfigError
     from icrl_course.train.lock import RunFolderError
 
     if isinstance(err, KeyboardInterrupt):
         return 130, "interrupted; a training run continues from its last checkpoint when started again"
-    if isinstance(err, (UsageError, ConfigError, DistributionError, MapError, DeviceError, FileExistsError)):
+    if isinstance(err, (UsageError, ConfigError, DistributionError, MapError, DeviceError, ContextTooLongError,
+                        FileExistsError)):
         return 2, str(err)
-    if isinstance(err, (DataFileError, RunFolderError)):
+    if isinstance(err, (DataFileError, RunFolderError, FloatingPointError)):
         return 1, str(err)
     code = getattr(err, "errno", None)
     if isinstance(err, SafetensorError):  # the Rust writer reports I/O failures as text

@@ -25,6 +25,7 @@ from torch import nn
 
 from icrl_course.dqn import make_target
 from icrl_course.envs import LakeMap
+from icrl_course.models.protocol import finite_q_values
 from icrl_course.models.transformer import KVCache, QTransformer
 from icrl_course.runtime import as_rng
 from icrl_course.tokenize.base import EncodedTrial, StepBatch
@@ -103,7 +104,7 @@ class TransformerAgent:
             self.model.train(was_training)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        q = self.q_values(obs)
+        q = finite_q_values(self.q_values(obs), self.name)
         self.last_q = q
         actions = q.argmax(axis=1)
         if self.epsilon > 0.0:

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from icrl_course.envs import LakeMap
+from icrl_course.models.protocol import finite_q_values
 from icrl_course.runtime import as_rng, pick_device
 from icrl_course.tokenize.base import EncodedTrial, StepBatch
 from icrl_course.tokenize.text import WORDS, TextFormat, TextTokenizer
@@ -509,7 +510,7 @@ class HFAgent:
         return q.cpu().numpy()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        q = self.q_values(obs)
+        q = finite_q_values(self.q_values(obs), self.name)
         self.last_q = q
         self.q_history.append(q)
         actions = q.argmax(axis=1)

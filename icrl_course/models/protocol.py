@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
+from icrl_course.runtime import NumericalError
 from icrl_course.tokenize.base import EncodedTrial, StepBatch
 from icrl_course.trials import Agent, Trial
 
@@ -55,3 +57,13 @@ class QNetwork(Protocol):
     def agent(self, epsilon: float = 0.0, reset_context_every_episode: bool = False,
               name: str | None = None) -> Agent:
         """An agent that acts greedily (or epsilon-greedily) on these Q-values, reading its trial through a KV cache."""
+
+
+def finite_q_values(q: np.ndarray, name: str) -> np.ndarray:
+    """``q`` itself when every Q-value is finite; else a ``NumericalError``: a greedy agent would read NaN as
+    "action 0" and play on silently, and an evaluation would score it as if the network were fine."""
+    if not np.isfinite(q).all():
+        lakes = int((~np.isfinite(q)).any(axis=-1).sum())
+        raise NumericalError(f"agent {name!r} computed NaN or infinite Q-values on {lakes} of {len(q)} lakes: its network "
+                             "is damaged or diverged in training; retrain it, or load an earlier checkpoint")
+    return q

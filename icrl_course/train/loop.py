@@ -224,7 +224,7 @@ class _Run:
         for which, network in (("online", self.network), ("target", self.target)):
             bad = [name for name, tensor in network.trainable().items() if not bool(torch.isfinite(tensor).all())]
             if bad:
-                self.diverged(f"the {which} network's {bad[0]!r} holds NaN or infinite values")
+                self.diverged(self.iteration - 1, f"the {which} network's {bad[0]!r} holds NaN or infinite values")
         optim, groups = optimizer_arrays(self.optimizer)
         arrays = {**tensor_arrays(self.network.trainable(), "online"), **tensor_arrays(self.target.trainable(), "target"),
                   **optim, **rng_arrays()}
@@ -236,12 +236,12 @@ class _Run:
         self.export(self.run_dir / MODEL_STEM, last_eval)
         self.saved_at = self.iteration
 
-    def diverged(self, what: str) -> None:
-        """Stop the run: ``what`` went non-finite. Nothing of this iteration is saved, so the run folder keeps
-        its last good checkpoint."""
+    def diverged(self, iteration: int, what: str) -> None:
+        """Stop the run: ``what`` went non-finite in ``iteration``. Nothing of it is saved, so the run folder
+        keeps its last good checkpoint."""
         kept = (f"{self.run_dir / STATE_FILE} still holds iteration {self.saved_at}" if self.saved_at is not None
                 else "no checkpoint was written")
-        raise NumericalError(f"training diverged in iteration {self.iteration} (update {self.updates}): {what}; "
+        raise NumericalError(f"training diverged in iteration {iteration} (update {self.updates}): {what}; "
                              f"the run stopped and {kept}. Start a new run folder with a lower lr (now "
                              f"{self.config.lr:g}) or reward_scale (now {self.config.reward_scale:g}), or grad_clip > 0")
 
@@ -317,7 +317,7 @@ class _Run:
             for name in ("loss", "grad_norm"):  # the gradient norm is the same in every process: all stop together
                 if not math.isfinite(stats[-1][name]):
                     self.updates += len(stats)
-                    self.diverged(f"the {name.replace('_', ' ')} is {stats[-1][name]}")
+                    self.diverged(iteration, f"the {name.replace('_', ' ')} is {stats[-1][name]}")
         self.updates += len(stats)
         means = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
         if processes.world > 1:  # the record shows the mean over all processes
