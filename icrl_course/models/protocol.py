@@ -11,7 +11,8 @@ protocol works for either. Two classes implement it:
   peft adapters (IA3, LoRA), Q-values being the logits of the four action words.
 
 A network is also an ``nn.Module`` whose ``forward(batch)`` equals
-``q_values(batch)``, so ``DistributedDataParallel`` can wrap it.
+``q_values(batch)``, so ``DistributedDataParallel`` can wrap it; ``ReadsTrials``
+holds that and the tokenizer plumbing both implementations share.
 """
 
 from __future__ import annotations
@@ -55,3 +56,20 @@ class QNetwork(Protocol):
     def agent(self, epsilon: float = 0.0, reset_context_every_episode: bool = False,
               name: str | None = None) -> Agent:
         """An agent that acts greedily (or epsilon-greedily) on these Q-values, reading its trial through a KV cache."""
+
+
+class ReadsTrials:
+    """What both implementations share: trials are read through ``self.tokenizer``, and calling the network
+    (``forward``) gives the Q-values."""
+
+    tokenizer: object
+
+    def encode(self, trial: Trial) -> EncodedTrial:
+        return self.tokenizer.encode(trial)
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_id
+
+    def q_values(self, batch: StepBatch) -> torch.Tensor:
+        return self(batch)
