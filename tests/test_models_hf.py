@@ -111,7 +111,7 @@ def test_eager_attention_reads_the_packing_mask_like_sdpa(tiny_path, trials):
     for implementation in ("sdpa", "eager"):
         qnet = network(tiny_path, attn_implementation=implementation)
         with torch.no_grad():
-            q[implementation] = qnet(packed(qnet.text, trials))
+            q[implementation] = qnet(packed(qnet.tokenizer, trials))
     torch.testing.assert_close(q["eager"], q["sdpa"], rtol=1e-4, atol=1e-5)
 
 
@@ -178,7 +178,7 @@ def test_the_target_adapter_stays_float32_on_a_bfloat16_base(tiny_path):
 def test_after_an_optimiser_step_the_target_moves_by_tau_times_the_difference(tiny_path, trials, kind):
     online = network(tiny_path, kind)
     target = online.make_target()
-    batch = packed(online.text, trials)
+    batch = packed(online.tokenizer, trials)
     optimiser = torch.optim.SGD([p for p in online.parameters() if p.requires_grad], lr=0.5)
     online(batch).square().mean().backward()
     optimiser.step()
@@ -193,7 +193,7 @@ def test_after_an_optimiser_step_the_target_moves_by_tau_times_the_difference(ti
 def test_target_q_reads_the_target_weights_and_leaves_the_online_adapter_trainable(tiny_path, trials):
     online = network(tiny_path, "ia3")
     target = online.make_target()
-    batch = packed(online.text, trials)
+    batch = packed(online.tokenizer, trials)
     with torch.no_grad():
         for tensor in online.trainable().values():
             tensor.mul_(1.5)
@@ -214,7 +214,7 @@ def test_the_target_adapter_acts_with_its_own_weights(tiny_path):
     agent = target.agent()
     trial = run_trials(agent, MapDistribution.paper().sample_many(2, seed=4), episodes=2, seed=4,
                        max_episode_steps=6).trials[0]
-    batch = alone(online.text, online.encode(trial))
+    batch = alone(online.tokenizer, online.encode(trial))
     with torch.no_grad():
         target_q, online_q = target.q_values(batch)[0].numpy(), online(batch)[0].numpy()
     np.testing.assert_allclose(np.stack([q[0] for q in agent.q_history])[:len(trial)], target_q, rtol=1e-4, atol=1e-5)
@@ -228,7 +228,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_path, trials):
         online = HFQNetwork(model, TextTokenizer(tokenizer, PAPER), AdapterConfig(kind="ia3"), checkpointing)
         online.train()
         assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules()) == checkpointing
-        online(packed(online.text, trials)).sum().backward()
+        online(packed(online.tokenizer, trials)).sum().backward()
         grads.append(torch.cat([p.grad.flatten() for p in online.parameters() if p.requires_grad]))
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-6)
 
@@ -243,9 +243,9 @@ def test_the_adapter_wraps_the_configured_target_modules_only(tiny_path):
 def test_the_words_format_reads_q_values_at_the_cell_before_each_action_word(tmp_path, trials):
     qnet = network(build_tiny_llama(tmp_path, WORDS), fmt=WORDS)
     encoded = qnet.encode(trials[0])
-    words = qnet.text.tokenizer.convert_ids_to_tokens(encoded.tokens[encoded.q_positions].tolist())
+    words = qnet.tokenizer.tokenizer.convert_ids_to_tokens(encoded.tokens[encoded.q_positions].tolist())
     assert all(w.startswith("u") and "d" in w for w in words)  # a cell word such as u0d2l1r3
-    batch = alone(qnet.text, encoded)
+    batch = alone(qnet.tokenizer, encoded)
     with torch.no_grad():
         logits = qnet.logits(batch)
         torch.testing.assert_close(qnet(batch), q_values_from_logits(logits, batch.q_index, qnet.action_token_ids),

@@ -177,7 +177,7 @@ def test_evaluation_refuses_a_network_with_non_finite_weights(tmp_path, capsys):
         result.network.trainable()["head.weight"][0, 0] = float("inf")
     from icrl_course.trials import run_trials
 
-    with pytest.raises(NumericalError, match="computed NaN or infinite Q-values on 3 of 3 lakes"):
+    with pytest.raises(NumericalError, match="the network computed NaN or infinite Q-values on 3 of 3 lakes"):
         run_trials(agent, MapDistribution.paper().sample_many(3, seed=0), 1)
 
 

@@ -142,3 +142,33 @@ def test_two_processes_under_torchrun_end_with_identical_weights_from_different_
     weights, batches = summary["weights_digest"], summary["batches_digest"]
     assert weights[0] == weights[1]  # gradients were averaged: the replicas stayed identical
     assert batches[0] != batches[1]  # ... although each process learned from its own share of every batch
+
+
+def test_the_papers_8b_config_runs_through_the_trainer_on_a_local_folder(tmp_path):
+    """The Llama 3.1 8B config, pointed at a local folder with a tiny Llama for the paper's text and made tiny:
+    from_pretrained(path), IA3 on the paper's format, offline from a dataset, rows cut at a fixed length."""
+    from icrl_course.data import save_dataset
+    from icrl_course.models.hf import build_tiny_llama
+    from icrl_course.tokenize.text import PAPER
+
+    folder = build_tiny_llama(tmp_path / "llama", PAPER, hidden_size=16, num_layers=1, num_heads=2)
+    data = save_dataset(tmp_path / "data.safetensors", trials(8))
+    config = TrainConfig.named("llama31-8b-paper").with_overrides([
+        f"model.model={folder}", "model.dtype=float32", f"dataset={data}", "iterations=2", "lr_warmup=1",
+        "batch_trials=4", "context_length=128", "episodes_per_trial=2", "max_episode_steps=6", "eval_maps=2",
+        "checkpoint_every=2", "threads=1", "progress=false"])
+    result = train(config, tmp_path / "run")
+    assert result.iterations == 2 and np.isfinite(read_metrics(tmp_path / "run", "train")["loss"]).all()
+    network, spec = load_network(tmp_path / "run")
+    assert spec["model"]["model"] == str(folder) and set(network.trainable()) == set(result.network.trainable())
+    assert all("ia3" in name for name in network.trainable())  # only the adapter was trained and exported
+
+
+def test_the_throughput_benchmark_runs_the_8b_code_path_on_a_tiny_shape():
+    benchmark = Path(__file__).resolve().parents[1] / "benchmarks" / "llama_train_throughput.py"
+    done = subprocess.run([sys.executable, str(benchmark), "--shape", "8b", "--layers", "1", "--hidden", "64",
+                           "--vocab", "1000", "--context", "256", "--batch", "1", "--device", "cpu",
+                           "--dtype", "float32", "--steps", "1", "--warmup", "0", "--threads", "1"],
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "steps/s" in done.stdout and "IA3, float32 + grad. checkpointing" in done.stdout

@@ -32,13 +32,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from icrl_course.dqn import make_target
-from icrl_course.models.agent import TransformerAgent
-from icrl_course.models.transformer import QTransformer
 from icrl_course.runtime import full_or_smoke
 from icrl_course.tokenize import pack
+from icrl_course.train.build import build_network
 from icrl_course.train.config import TrainConfig
-from icrl_course.train.loop import context_length, dqn_update, model_config_for, tokenizer_for
+from icrl_course.train.loop import dqn_update
 from icrl_course.trials import Schedule, run_trials
 
 torch.set_num_threads(1)  # a model this small runs fastest on one thread (threads cost more than they save)
@@ -107,24 +105,24 @@ check_sample_batch(sample_batch)
 
 # %%
 config = TrainConfig(iterations=full_or_smoke(30, 3), trials_per_iteration=16, updates_per_iteration=4,
-                     batch_trials=16, episodes_per_trial=4, max_episode_steps=15, n_layer=2, n_embd=32)
-tokenizer = tokenizer_for(config)
-model = QTransformer(model_config_for(config), seed=0)
-target = make_target(model)
-optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+                     batch_trials=16, episodes_per_trial=4, max_episode_steps=15, model={"n_layer": 2, "n_embd": 32})
+network = build_network(config.model, seed=0)  # the Q-network the config's model section describes
+target = network.make_target()  # a frozen float32 copy that follows by Polyak averaging
+optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr)
+longest = config.episodes_per_trial * config.max_episode_steps + 1  # tokens of the longest trial: one per step, one to close
 replay = []  # encoded trials, newest last
 rng = np.random.default_rng(0)
 rows = []
 for iteration in range(config.iterations):
     epsilon = epsilon_at(iteration, config.iterations, config.epsilon_start, config.epsilon_end, config.epsilon_fraction)
     maps = config.map_distribution().sample_many(config.trials_per_iteration, rng, split="train")
-    played = run_trials(TransformerAgent(model, tokenizer), maps, config.episodes_per_trial,
+    played = run_trials(network.agent(), maps, config.episodes_per_trial,
                         Schedule.epsilon_greedy(epsilon), seed=int(rng.integers(2**31)),
                         max_episode_steps=config.max_episode_steps)
-    replay = (replay + [tokenizer.encode(t) for t in played.trials])[-config.replay_capacity:]
+    replay = (replay + [network.encode(t) for t in played.trials])[-config.replay_capacity:]
     for _ in range(config.updates_per_iteration):
-        batch = sample_batch(replay, config.batch_trials, rng, context_length(config), tokenizer.pad_id)
-        stats = dqn_update(model, target, optimizer, batch, config)
+        batch = sample_batch(replay, config.batch_trials, rng, longest, network.pad_id)
+        stats = dqn_update(network, target, optimizer, batch, config.dqn_config(), config.grad_clip)
     rows.append({"iteration": iteration, "epsilon": round(epsilon, 3), "replay": len(replay),
                  "success while playing": played.table["success"].mean(), "loss": stats["loss"]})
 pd.DataFrame(rows)

@@ -40,13 +40,13 @@ from tqdm.auto import tqdm
 
 from icrl_course.baselines import RandomAgent
 from icrl_course.data import Behaviour, generate_trials
-from icrl_course.dqn import DQNConfig, sequence_dqn_loss
+from icrl_course.dqn import DQNConfig, polyak_update, sequence_dqn_loss
 from icrl_course.evaluate import compare_agents, held_out_maps
-from icrl_course.models.hf import AdapterConfig, HFAgent, QLearner, build_tiny_llama, load_causal_lm
+from icrl_course.models.hf import AdapterConfig, HFQNetwork, build_tiny_llama, load_causal_lm
 from icrl_course.plots import learning_curve
 from icrl_course.runtime import full_or_smoke
-from icrl_course.tokenize.chat import ChatTokenizer
-from icrl_course.train.hf import pack_trials, select_rows
+from icrl_course.tokenize import pack
+from icrl_course.tokenize.text import WORDS, TextTokenizer
 
 torch.set_num_threads(1)
 transformers.logging.set_verbosity_error()
@@ -85,52 +85,56 @@ check_q_values_from_logits(q_values_from_logits)
 #
 # ## Part 2 — Your reader on the tiny Llama
 #
-# Build the tiny Llama of lesson 6, write a few trials of a behaviour policy in the chat format, pack
-# them, and compare your reader applied to the full logits with `HFQNetwork`, which computes the same
-# numbers without forming the full logits.
+# Build the tiny Llama of lesson 6 (words format), write a few trials of a behaviour policy as text,
+# encode them, and compare your reader applied to the full logits with `HFQNetwork`, which computes
+# the same numbers without forming the full logits.
 
 # %%
-model_path = build_tiny_llama(Path("runs") / "exercise06-tiny-llama", seed=0)
+model_path = build_tiny_llama(Path("runs") / "exercise06-tiny-llama", WORDS, seed=0)
 model, tokenizer = load_causal_lm(model_path, device="cpu")
-chat = ChatTokenizer(tokenizer)
-action_ids = torch.as_tensor(chat.action_token_ids)
+network = HFQNetwork(model, TextTokenizer(tokenizer, WORDS), AdapterConfig(kind="full"))
+action_ids = torch.as_tensor(network.tokenizer.action_token_ids)
 trials, _ = generate_trials(Behaviour("explorer", 0.2), full_or_smoke(400, 24), episodes=6, max_episode_steps=20,
                             seed=0)
-rows = pack_trials(trials, chat, context_length=512)
-print(f"{len(trials)} trials packed into {rows.input_ids.shape[0]} rows of {rows.input_ids.shape[1]} tokens")
+encoded = [network.encode(t) for t in trials]
+print(f"{len(trials)} trials, {np.mean([len(e) for e in encoded]):.0f} tokens each on average")
 
 # %%
-learner = QLearner(model, chat.action_token_ids, AdapterConfig(kind="full"))
-batch = select_rows(rows, torch.arange(2))
+batch = pack(encoded[:2], max(len(e) for e in encoded[:2]), pad_id=network.pad_id)
 with torch.no_grad():
-    mine = q_values_from_logits(learner.online.logits(batch), batch.q_index, action_ids)
-    library = learner.online(batch)
+    mine = q_values_from_logits(network.logits(batch), batch.q_index, action_ids)
+    library = network(batch)
 print("shape:", tuple(mine.shape), "| largest difference from HFQNetwork:", float((mine - library).abs().max()))
 
 # %% [markdown]
 # ## Part 3 — Train the tiny Llama with your reader
 #
-# One training step, as in `icrl_course.train.hf.train_step` but with your reader for the online
+# One training step, as in `icrl_course.train.loop.dqn_update` but with your reader for the online
 # network: Q-values of the target network (no gradients), your online Q-values, the double-DQN loss
 # over every step of the batch (`icrl_course.dqn`), an AdamW step, then the target's Polyak step.
 # The whole model trains (`kind="full"`): a random model has nothing for IA3 to rescale. Rewards
-# enter the targets unscaled (the paper's 30 suits a pre-trained Llama's logit scale).
+# enter the targets unscaled (the paper's 30 suits a pre-trained Llama's logit scale). Here the
+# trials come from a fixed behaviour policy (offline), so the loss can fall but the policy it
+# implies is only as good as those trials allow.
 
 # %%
 objective = DQNConfig(gamma=0.9, reward_scale=1.0, tau=0.1)
-optimiser = torch.optim.AdamW(learner.parameters(), lr=3e-3)
+target = network.make_target()
+optimiser = torch.optim.AdamW(network.parameters(), lr=3e-3)
 sampler = np.random.default_rng(0)
 losses = []
-learner.online.train()
+network.train()
 for step in tqdm(range(full_or_smoke(400, 4)), desc="train"):
-    batch = select_rows(rows, torch.as_tensor(sampler.choice(rows.input_ids.shape[0], size=8)))
-    target_q = learner.target_q(batch)
-    online_q = q_values_from_logits(learner.online.logits(batch), batch.q_index, action_ids)
+    picks = [encoded[i] for i in sampler.choice(len(encoded), size=16, replace=False)]
+    batch = pack(picks, max(len(e) for e in picks), pad_id=network.pad_id)
+    with torch.no_grad():
+        target_q = target.q_values(batch)
+    online_q = q_values_from_logits(network.logits(batch), batch.q_index, action_ids)
     loss, metrics = sequence_dqn_loss(online_q, target_q, batch, objective)
     optimiser.zero_grad()
     loss.backward()
     optimiser.step()
-    learner.update_target(objective.tau)
+    polyak_update(target.trainable(), network.trainable(), objective.tau)
     losses.append(float(loss.detach()))
 print(f"TD loss: first {losses[0]:.3f}, last {losses[-1]:.3f}")
 
@@ -140,7 +144,7 @@ print(f"TD loss: first {losses[0]:.3f}, last {losses[-1]:.3f}")
 
 # %%
 maps = held_out_maps(full_or_smoke(32, 4), seed=0)
-table = compare_agents({"tiny Llama (your reader)": HFAgent(learner.online, chat), "random": RandomAgent()},
+table = compare_agents({"tiny Llama (your reader)": network.agent(), "random": RandomAgent()},
                        maps, episodes=full_or_smoke(6, 2), max_episode_steps=20, seed=0)
 learning_curve(table, title="tiny Llama trained with your Q-value reader")
 
@@ -152,4 +156,5 @@ learning_curve(table, title="tiny Llama trained with your Q-value reader")
 # - The same numbers come out of `HFQNetwork` without the `(B, L, V)` logits, which for Llama 3.1 8B's
 #   128k vocabulary would cost gigabytes per batch.
 # - Dropped into the DQN loss with a Polyak-averaged target, your reader trains a Hugging Face model;
-#   `icrl_course.train.hf` is this loop with packing, checkpoints, evaluation and several GPUs.
+#   `icrl_course.train.loop` is this loop with online play, a replay, checkpoints, evaluation and
+#   several GPUs, for this model and lesson 5's alike.

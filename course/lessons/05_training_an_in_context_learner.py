@@ -43,7 +43,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from icrl_course.baselines import ExplorerAgent, QLearningAgent, RandomAgent
-from icrl_course.checkpoints import available, load_agent, load_model
+from icrl_course.checkpoints import available, load_agent, load_network
 from icrl_course.data import generate_trials, parse_behaviours, save_dataset
 from icrl_course.evaluate import compare_agents, held_out_maps, icl_summary
 from icrl_course.plots import learning_curve, trial_figure
@@ -69,16 +69,19 @@ pd.set_option("display.width", 160)
 #    whole trials drawn from the buffer and packed into rows; the target network follows by Polyak
 #    averaging after every step, and steps cut by the time limit are masked out of the loss.
 #
-# Every number of a run lives in one validated dataclass, `TrainConfig`. The course's checkpoint was
-# trained from `icrl_course/configs/paper-small.json`:
+# Every number of a run lives in one validated dataclass, `TrainConfig`: the recipe's numbers, and a
+# `model` section that says which Q-network learns (here `kind: transformer`, lesson 4's small
+# transformer; lesson 6 puts a Hugging Face Llama there and trains it with this same loop). The
+# course's checkpoint was trained from `icrl_course/configs/paper-small.json`:
 
 # %%
 shipped = TrainConfig.named("paper-small")
 fields = {k: v for k, v in shipped.to_dict().items() if k in (
-    "map_preset", "episodes_per_trial", "max_episode_steps", "n_layer", "n_head", "n_embd", "gamma", "tau", "lr",
+    "map_preset", "episodes_per_trial", "max_episode_steps", "gamma", "tau", "lr",
     "iterations", "trials_per_iteration", "updates_per_iteration", "batch_trials", "replay_capacity",
     "epsilon_start", "epsilon_end", "epsilon_fraction", "act_with")}
-pd.Series(fields, name="value").to_frame()
+model = {f"model.{k}": v for k, v in shipped.to_dict()["model"].items() if k in ("kind", "n_layer", "n_head", "n_embd")}
+pd.Series({**model, **fields}, name="value").to_frame()
 
 # %% [markdown]
 # Episodes are cut at **25 steps**, not the paper's 100: the paper's 3-5 x 3-5 maps have shortest
@@ -155,7 +158,7 @@ for name in ("whole", "paused"):
 whole = train(small, Path("runs") / "lesson05-whole")
 train(small, Path("runs") / "lesson05-paused", stop_at=2)
 resumed = train(small, Path("runs") / "lesson05-paused")
-same = all(torch.equal(a, b) for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values()))
+same = all(torch.equal(tensor, resumed.network.trainable()[name]) for name, tensor in whole.network.trainable().items())
 print("resumed run has the same weights as the uninterrupted one:", same)
 
 # %% [markdown]
@@ -164,6 +167,9 @@ print("resumed run has the same weights as the uninterrupted one:", same)
 # ```bash
 # icrl-course train --config icrl_course/configs/paper-small.json --set seed=1 --run-dir runs/seed1
 # ```
+#
+# `--set` reaches into the model section too (`--set model.n_layer=4`), and `python -m
+# icrl_course.train` is the same command, which is how `torchrun` starts it on several processes.
 #
 # ## 3. The pre-trained learner on maps it has never seen
 #
@@ -180,7 +186,7 @@ print("resumed run has the same weights as the uninterrupted one:", same)
 
 # %%
 print("shipped checkpoints:", available())
-_, _, spec = load_model("paper-small")
+_, spec = load_network("paper-small")
 trained = spec["trained"]
 print(f"trained for {trained['iterations']} iterations: {trained['env_steps']:,} environment steps, "
       f"{trained['updates']:,} updates, {trained['cpu_seconds'] / 60:.0f} CPU-minutes")
@@ -264,7 +270,8 @@ print("greedy success per episode on held-out maps:", offline_result.last_eval["
 #   whole trials) and **learn** (several updates per iteration on packed batches, Polyak target).
 #   How much it trains per sample, what it observes and how the context is laid out decide whether it
 #   learns in minutes or not at all.
-# - `TrainConfig` holds every number and refuses bad ones by name; `train` writes metrics,
+# - `TrainConfig` holds every number, with a model section that says which Q-network learns, and
+#   refuses bad ones by name; `train` writes metrics,
 #   evaluations on held-out maps and atomic checkpoints, and a killed run resumes to the same result.
 # - On maps it never saw, the trained transformer's success **climbs episode by episode with frozen
 #   weights**, and stays flat when its context is wiped every episode: that is in-context RL.

@@ -14,27 +14,28 @@
 # # Lesson 6 — Full Llama fine-tuning: the same objective on a Hugging Face model
 #
 # Rentschler & Roberts did not train a small transformer from scratch: they fine-tuned
-# **Llama 3.1 8B Instruct**. A trial becomes a chat, each step a few chat messages; the model's
+# **Llama 3.1 8B Instruct**. A trial becomes text, each step a few chat messages; the model's
 # logits for the words *left*, *down*, *right*, *up* are its Q-values; a few hundred thousand IA3
 # scaling factors are trained with the sequence DQN loss of lesson 4, and a second set of them is
-# the target network. This lesson builds that recipe with the library and runs it end to end on a
-# Llama small enough for a laptop CPU, loaded through exactly the code that loads the 8B model.
+# the target network. This lesson builds that recipe with the library and trains a Llama small
+# enough for a laptop CPU with **lesson 5's trainer, unchanged**: only the config's model section
+# differs, and the model is loaded through exactly the code that loads the 8B one.
 #
 # **You will be able to**
-# - write a trial in the paper's chat format and find, for every step, the token whose logits
-#   predict the action (`icrl_course.tokenize.chat`);
+# - write a trial in the paper's text format exactly, see where ours differs and why, and count
+#   what its ~10 tokens per step cost (`icrl_course.tokenize.text`);
 # - turn any Hugging Face causal LM into a Q-network whose Q-values are four logits, with IA3 or
 #   LoRA adapters and a float32 target adapter on the same frozen weights (`icrl_course.models.hf`);
 # - explain two flaws of the paper's code that this library fixes (the argmax over the whole
 #   vocabulary, a bfloat16 target that cannot follow small Polyak steps);
-# - train the tiny Llama offline on CPU and draw its in-context curve, and launch the paper's
-#   Llama-3.1-8B run on one or several GPUs (`icrl_course.train.hf`).
+# - train a tiny Llama online with `icrl-course train` and the config of lesson 5's recipe, and
+#   launch the paper's Llama-3.1-8B run on one or several GPUs.
 #
 # **Prerequisites**: lesson 3 (trials as tokens, `pack`), lesson 4 (the DQN objective, target
-# networks, the KV cache); lesson 5 helps. Some familiarity with Hugging Face `transformers`.
+# networks, the KV cache), lesson 5 (the training loop and its config). Some familiarity with
+# Hugging Face `transformers`.
 #
-# **Time**: about 40 minutes (the full-size tiny run adds about 10 minutes of CPU), plus 30 for the
-# exercise.
+# **Time**: about 40 minutes, plus 30 for the exercise.
 
 # %%
 import shutil
@@ -46,17 +47,19 @@ import torch
 import transformers
 
 from icrl_course.baselines import ExplorerAgent, RandomAgent
+from icrl_course.data import Behaviour, generate_trials
 from icrl_course.dqn import polyak_update
-from icrl_course.evaluate import compare_agents, held_out_maps
 from icrl_course.envs import LakeMap
-from icrl_course.models.hf import (AdapterConfig, HFAgent, HFQNetwork, ModelNotFoundError, QLearner,
-                                   build_tiny_llama, load_causal_lm, q_values_from_logits)
+from icrl_course.evaluate import compare_agents, held_out_maps
+from icrl_course.models.hf import (AdapterConfig, HFQNetwork, ModelNotFoundError, build_tiny_llama, load_causal_lm,
+                                   q_values_from_logits)
 from icrl_course.plots import learning_curve
 from icrl_course.runtime import full_or_smoke
 from icrl_course.tokenize import pack
-from icrl_course.tokenize.chat import ChatTokenizer, trial_text
-from icrl_course.train.hf import HFTrainConfig, train
+from icrl_course.tokenize.text import LLAMA3, PAPER, WORDS, TextTokenizer, trial_text
+from icrl_course.train.config import TrainConfig
 from icrl_course.train.log import read_metrics
+from icrl_course.train.loop import train
 from icrl_course.trials import Trial
 
 torch.set_num_threads(1)  # a model this small runs fastest on one thread
@@ -67,17 +70,22 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 # %% [markdown]
 # ## 1. A Llama you can run anywhere
 #
-# `build_tiny_llama` writes a randomly initialised Llama (2 layers, width 64) and its tokenizer to a
-# folder that looks exactly like a model downloaded from the Hub (`config.json`, `model.safetensors`,
-# `tokenizer.json`). `load_causal_lm` then calls `from_pretrained` on it, the same call that loads
-# `meta-llama/Llama-3.1-8B-Instruct` from a local copy. The tokenizer is word-level: Llama 3's special
-# tokens, the format's words and the numbers 0..399 are one token each.
+# `build_tiny_llama` writes a randomly initialised `LlamaForCausalLM` (built from a `LlamaConfig`:
+# 2 layers, width 64) and a real Hugging Face tokenizer to a folder that looks exactly like a
+# model downloaded from the Hub (`config.json`, `model.safetensors`, `tokenizer.json`).
+# `load_causal_lm` then calls `from_pretrained` on it, the same call that loads
+# `meta-llama/Llama-3.1-8B-Instruct` from a local copy. The tokenizer is built with the
+# `tokenizers` library: word-level, every word the text format writes is one token, wrapped as a
+# `PreTrainedTokenizerFast`. So the path is the 8B model's: text, tokenizer, ids, model, Q-values.
+# Here it is built for the paper's text format (next section):
 
 # %%
-tiny_path = build_tiny_llama(Path("runs") / "lesson06-tiny-llama", seed=0)
-model, tokenizer = load_causal_lm(tiny_path, device="cpu")
+paper_path = build_tiny_llama(Path("runs") / "lesson06-tiny-llama-paper", PAPER, seed=0)
+model, tokenizer = load_causal_lm(paper_path, device="cpu")
 print(type(model).__name__, f"{sum(p.numel() for p in model.parameters()):,} parameters,",
       f"{model.config.num_hidden_layers} layers, width {model.config.hidden_size}, vocabulary {model.config.vocab_size}")
+print(f"tokenizer: {len(tokenizer)} words | a message in tokens:",
+      tokenizer.tokenize("<|start_header_id|>observation<|end_header_id|>12<|eot_id|>"))
 
 # %% [markdown]
 # A Hub id goes through the same function. When the Hub does not provide the model (no network,
@@ -91,13 +99,15 @@ except ModelNotFoundError as error:
     print(error)
 
 # %% [markdown]
-# ## 2. A trial as a chat
+# ## 2. A trial as text
 #
-# The paper writes every step as chat messages whose *role* says what they hold: the cell the agent
-# stands on (`observation`), the action word (`action`), and the reward when it is not 0
-# (`reward`). An episode ends with the cell where it ended, a message when the step limit cut it,
-# and Llama's end-of-text token. Here is a two-episode trial on a 3x3 map: the first reaches the goal,
-# the second falls into the hole.
+# The paper writes every step as Llama 3 chat messages whose *role* says what they hold: the action
+# word (`action`), the cell the step landed on (`observation`), the reward when it is not 0
+# (`reward`), and `edit` with `...` when the step limit cut the episode; every episode opens with
+# `<|begin_of_text|>` and its start cell, and closes with `<|end_of_text|>`. `PAPER` is that text
+# character for character, as the paper's `Eval.ipynb` writes it (its `reset_to_text` and
+# `step_to_text`; a test reproduces it for a hand-made trial). Here is a two-episode trial on a 3x3
+# map: the first reaches the goal, the second falls into the hole.
 
 # %%
 lake = LakeMap.from_rows(["SFF", "FHF", "FFG"])
@@ -105,29 +115,72 @@ trial = Trial.from_steps(lake, [
     (0, 2, 0, 1, False, False), (1, 2, 0, 2, False, False), (2, 1, 0, 5, False, False), (5, 1, 1, 8, True, False),
     (0, 1, 0, 3, False, False), (3, 2, 0, 4, True, False),
 ])
-print(trial_text(trial))
+print(trial_text(trial, PAPER).replace("<|eot_id|>", "<|eot_id|>\n"))
 
 # %% [markdown]
-# `ChatTokenizer` turns that into token ids, and for every step into the **Q position**: the last
-# token before the action word. The model's logits there predict the next token, the action word,
+# `LLAMA3` is the paper's text with two changes, each for a reason. A blank line after every header,
+# because Llama 3 Instruct's chat template writes one and the pre-trained model knows messages in
+# that form. And `<|begin_of_text|>` once per trial, not per episode: it is Llama's
+# beginning-of-document token, and putting one before every episode tells a pre-trained model that
+# a new document starts, the opposite of what learning across episodes needs. Everything else
+# (roles, the `...` edit, rewards written as `round(r, 2)`, so `1.0`) is the paper's.
+#
+# Side by side, how the trial opens and how the second episode opens:
+
+# %%
+for fmt in (PAPER, LLAMA3):
+    text = trial_text(trial, fmt)
+    print(f"{fmt.name:6s} trial opens:     {text[:94]!r}")
+    print(f"{fmt.name:6s} episode 2 opens: {text.split('<|end_of_text|>')[1][:94]!r}")
+
+# %% [markdown]
+# **What ~10 tokens per step cost.** Every step of the paper's format is two messages of five tokens
+# each (header start, role, header end, content, end of turn). A model reads them all, so a trial of
+# 10 episodes of up to 25 steps is up to about 2,500 tokens, against 251 compact tokens for lesson 5's
+# transformer: ten times the compute of every layer per trial, a hundred times the attention (it
+# grows with the square of the length), a KV cache ten times larger while acting, and ten times more
+# positions among which the model must learn to find the few tokens that matter. A pre-trained Llama
+# has learned to read chats, so the headers cost it compute but little learning; a model trained from
+# scratch pays both. Hence a third format, `WORDS`, for small models: the paper's layout without
+# headers, one word per message, so a step is **two tokens** (the action word and the cell it lands
+# on). A cell is written as its distances to the four walls (`u0d2l1r1`: 0 up to the wall, 2 down, 1
+# left, 1 right), the information lesson 5's compact tokens give the small transformer.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+words_path = build_tiny_llama(Path("runs") / "lesson06-tiny-llama-words", WORDS, seed=0)
+print(trial_text(trial, WORDS))
+texts = {fmt.name: TextTokenizer(load_causal_lm(path, device="cpu")[1], fmt)
+         for fmt, path in ((PAPER, paper_path), (LLAMA3, paper_path), (WORDS, words_path))}
+explorer_trials, _ = generate_trials(Behaviour("explorer", 0.2), 20, episodes=10, max_episode_steps=25, seed=0)
+steps = sum(len(t) for t in explorer_trials)
+pd.DataFrame({"this trial": {name: len(text.encode(trial).tokens) / len(trial) for name, text in texts.items()},
+              "20 explorer trials of 10 episodes": {name: sum(len(text.encode(t).tokens) for t in explorer_trials) / steps
+                                                    for name, text in texts.items()}}).round(1).rename_axis("tokens per step")
+
+# %% [markdown]
+# `TextTokenizer` turns a trial into token ids and, for every step, into the **Q position**: the last
+# token before the action word (for the chat formats, the `<|end_header_id|>` of the action header;
+# for words, the cell word). The model's logits there predict the next token, the action word,
 # having read the current cell and nothing that comes after it. Those four logits are Q(s, a).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-chat = ChatTokenizer(tokenizer)
-encoded = chat.encode(trial)
+paper_text = texts["paper"]
+encoded = paper_text.encode(trial)
 print("tokens:", len(encoded.tokens), "| steps:", len(encoded.q_positions))
-print("action word token ids (left, down, right, up):", chat.action_token_ids.tolist())
-q = int(encoded.q_positions[0])
-print("around step 0's Q position:", tokenizer.convert_ids_to_tokens(encoded.tokens[q - 5:q + 3].tolist()))
+print("action word token ids (left, down, right, up):", paper_text.action_token_ids.tolist())
+q = int(encoded.q_positions[1])
+print("around step 1's Q position:", tokenizer.convert_ids_to_tokens(encoded.tokens[q - 5:q + 3].tolist()))
 
 # %% [markdown]
-# The text is built block by block: every message starts and ends with a special token, and a
-# tokenizer splits text at special tokens before anything else, so each distinct message is tokenized
-# once and a trial is assembled by array indexing. The same property lets an agent extend its tokens
-# step by step without re-tokenizing the past, which is what makes a KV cache safe (section 5).
-# `chat.decode` goes back from tokens to the trial, and the chat tokenizer refuses a tokenizer that
-# would split an action word into several tokens, since a Q-value must be one logit.
+# The text is built block by block: every message starts and ends at a special token (or a space,
+# for words), where a tokenizer splits text before anything else, so each distinct message is
+# tokenized once and a trial is assembled by array indexing. The same property lets an agent extend
+# its tokens step by step without re-tokenizing the past, which is what makes a KV cache safe.
+# `decode` goes back from tokens to the trial, and the tokenizer refuses a tokenizer that would
+# split an action word into several tokens (a Q-value must be one logit) or that does not know a
+# word the format writes.
 #
 # ## 3. Q-values are four logits
 #
@@ -142,11 +195,11 @@ print(f"full logits of 10 rows x 4,096 tokens x 128,256 words in float32: {full_
       f"the Q-values: {10 * 4096 * 4 * 4 / 1e6:.1f} MB")
 
 # %%
-qnet = HFQNetwork(model, chat.action_token_ids).eval()
-batch = pack([encoded], len(encoded), pad_id=chat.pad_id)
+qnet = HFQNetwork(model, paper_text).eval()
+batch = pack([encoded], len(encoded), pad_id=paper_text.pad_id)
 with torch.no_grad():
     q_values = qnet(batch)
-    gathered = q_values_from_logits(qnet.logits(batch), batch.q_index, torch.as_tensor(chat.action_token_ids))
+    gathered = q_values_from_logits(qnet.logits(batch), batch.q_index, qnet.action_token_ids)
 print("Q-values:", tuple(q_values.shape), "| largest difference from the gather:", float((q_values - gathered).abs().max()))
 
 # %% [markdown]
@@ -170,26 +223,29 @@ pd.DataFrame({"argmax over the vocabulary": best_word, "argmax over the four act
 # ## 4. Adapters, and a target that can follow
 #
 # The paper trains **IA3** adapters (peft): learned vectors that rescale the keys, the values and the
-# MLP's inner activations of every layer, initialised to 1. `QLearner` attaches two of them to the
-# same frozen model: `online`, which trains, and `target`, which only follows by Polyak averaging.
-# The base weights exist once:
+# MLP's inner activations of every layer, initialised to 1. `HFQNetwork(..., AdapterConfig("ia3"))`
+# attaches one, `online`, to the frozen model, and its `make_target()` attaches a second, `target`,
+# to the same model: it only follows, by Polyak averaging. The base weights exist once:
 
 # %%
 # NBVAL_CHECK_OUTPUT
+model, tokenizer = load_causal_lm(paper_path, device="cpu")
 base_count = sum(p.numel() for p in model.parameters())
-learner = QLearner(model, chat.action_token_ids, AdapterConfig(kind="ia3"))
-adapter_count = sum(p.numel() for p in learner.online_state().values())
+online = HFQNetwork(model, TextTokenizer(tokenizer, PAPER), AdapterConfig(kind="ia3"))
+target = online.make_target()
+adapter_count = sum(p.numel() for p in online.trainable().values())
 print(f"base weights: {base_count:,}")
 print(f"one IA3 adapter: {adapter_count:,} ({adapter_count / base_count:.2%} of the base)")
-print(f"model with both adapters: {sum(p.numel() for p in learner.online.parameters()):,} = base + 2 x adapter")
-print("trainable:", sum(p.numel() for p in learner.parameters()), "| target dtype:",
-      {str(t.dtype) for t in learner.target_state().values()})
+print(f"model with both adapters: {sum(p.numel() for p in online.parameters()):,} = base + 2 x adapter")
+print("trainable:", sum(p.numel() for p in online.parameters() if p.requires_grad), "| target dtype:",
+      {str(t.dtype) for t in target.trainable().values()})
 
 # %% [markdown]
 # For Llama 3.1 8B the same adapter has 524,288 numbers (k and v: 1,024 each, MLP: 14,336, in 32
 # layers) beside 8 billion frozen weights. `AdapterConfig(kind="lora")` gives LoRA instead, with its
 # target modules configurable; `kind="full"` trains every weight with a separate float32 target copy,
-# sensible only for small models.
+# sensible only for small models. Whatever the kind, `online.trainable()` and `target.trainable()`
+# are the tensors that train and follow: what a checkpoint saves, and what `dqn.polyak_update` moves.
 #
 # **The paper's target adapter was stored in bfloat16.** On a GPU the model runs in bfloat16, and the
 # paper kept the target adapter in that type too. bfloat16 has 8 bits of mantissa: near 1.0, where IA3
@@ -198,115 +254,108 @@ print("trainable:", sum(p.numel() for p in learner.parameters()), "| target dtyp
 # rounds away. Watch a target chase an online weight of 1.004 with tau = 0.1:
 
 # %%
-online = {"w": torch.tensor([1.004])}
+weight = {"w": torch.tensor([1.004])}
 targets = {"float32": {"w": torch.tensor([1.0])}, "bfloat16": {"w": torch.tensor([1.0]).bfloat16()}}
 rows = []
 for step in range(1, 31):
-    targets["float32"]["w"].lerp_(online["w"], 0.1)
-    targets["bfloat16"]["w"].lerp_(online["w"].bfloat16(), 0.1)
+    targets["float32"]["w"].lerp_(weight["w"], 0.1)
+    targets["bfloat16"]["w"].lerp_(weight["w"].bfloat16(), 0.1)
     if step in (1, 5, 10, 30):
         rows.append({"Polyak steps": step, **{k: float(v["w"]) for k, v in targets.items()}})
 pd.DataFrame(rows).set_index("Polyak steps")
 
 # %% [markdown]
 # The bfloat16 target never moves: the target network is frozen at its initial value while the paper
-# believed it was tracking. peft keeps both adapters in float32 on a bfloat16 model, and
+# believed it was tracking. Our target adapter is float32 on a bfloat16 model, and
 # `dqn.polyak_update` refuses a low-precision target:
 
 # %%
 try:
-    polyak_update({"w": torch.tensor([1.0]).bfloat16()}, online, tau=0.1)
+    polyak_update({"w": torch.tensor([1.0]).bfloat16()}, weight, tau=0.1)
 except ValueError as error:
     print(error)
 
 # %% [markdown]
-# ## 5. Training the tiny Llama
+# ## 5. Training the tiny Llama with lesson 5's trainer
 #
-# `icrl_course.train.hf` runs the paper's offline recipe: trials from a dataset (or generated by
-# lesson 5's behaviour policies on training maps) are written as chats, **packed** into rows of
-# `context_length` tokens (several trials per row, each seeing only itself), and every optimiser step
-# draws `batch_size` rows, computes the target's Q-values (no gradients), the online Q-values, the
-# double-DQN loss over every step, an AdamW step, and the Polyak step of the target. At the end it
-# plays trials on held-out maps with a KV-cache agent that feeds only the new tokens of each step.
-#
-# The shipped tiny config trains every weight of the tiny model: IA3 can only rescale what a model
-# already computes, and a randomly initialised model computes nothing useful yet. Its reward scale
-# is 1 rather than the paper's 30, which was chosen for the logit scale of a pre-trained Llama.
+# `HFQNetwork` implements the same `QNetwork` protocol as lesson 5's transformer (trials in, Q-values
+# of the four actions at every step out, an agent that acts through a KV cache, the tensors that
+# train, a float32 target), so `icrl_course.train.loop.train` trains it unchanged: online self-play
+# into a replay of whole trials, double DQN, Polyak target, evaluation on held-out val maps,
+# checkpoints that resume bit for bit. Only the config's model section differs.
+# `icrl_course/configs/tiny-llama.json` is lesson 5's recipe with `{"kind": "hf", "model": "tiny",
+# "format": "words", "adapter": "full", ...}`: every weight trains, since a randomly initialised
+# model has nothing for IA3 to rescale, and rewards are not scaled (the paper's 30 suits a
+# pre-trained Llama's logit scale).
 
 # %%
-shipped = HFTrainConfig.named("hf_tiny_llama")
+shipped = TrainConfig.named("tiny-llama")
+pd.Series({f"model.{k}": v for k, v in shipped.to_dict()["model"].items() if k in (
+    "kind", "model", "format", "adapter", "tiny_hidden_size", "tiny_layers")}, name="value").to_frame()
+
+# %% [markdown]
+# In a terminal the run is the same command as lesson 5's (run it again after a crash and it resumes):
+#
+# ```bash
+# icrl-course train --config icrl_course/configs/tiny-llama.json
+# ```
+#
+# Here a short run shows every part working; the full-size config is not run in the notebook.
+
+# %%
 config = shipped.replace(
-    out_dir="runs/lesson06-train", progress=False, steps=full_or_smoke(shipped.steps, 6),
-    num_trials=full_or_smoke(shipped.num_trials, 24), batch_size=full_or_smoke(shipped.batch_size, 4),
-    context_length=full_or_smoke(shipped.context_length, 256), log_every=full_or_smoke(shipped.log_every, 2),
-    eval_maps=full_or_smoke(shipped.eval_maps, 6), eval_episodes=full_or_smoke(shipped.eval_episodes, 3),
+    iterations=full_or_smoke(20, 2), trials_per_iteration=full_or_smoke(32, 4), batch_trials=full_or_smoke(64, 4),
+    updates_per_iteration=full_or_smoke(8, 2), warmup_trials=full_or_smoke(64, 4),
+    episodes_per_trial=full_or_smoke(10, 3), eval_every=full_or_smoke(10, 2), eval_maps=full_or_smoke(32, 4),
+    checkpoint_every=full_or_smoke(10, 2), progress=False,
 )
-shutil.rmtree(config.out_dir, ignore_errors=True)
-result = train(config)
-sorted(p.name for p in Path(config.out_dir).iterdir() if p.is_file())
+run_dir = Path("runs") / "lesson06-train"
+shutil.rmtree(run_dir, ignore_errors=True)  # a fresh start (train() would otherwise resume what it finds)
+result = train(config, run_dir)
+metrics = read_metrics(run_dir, "train")
+metrics[["iteration", "epsilon", "train_success", "loss", "q_taken", "target"]].round(3).tail()
 
 # %% [markdown]
-# The run folder holds the config, the training state (`state.safetensors`: both networks, AdamW's
-# moments, the random states; a killed run resumes from it and ends with the same weights), the
-# trained weights with the recipe to rebuild the model around them (`adapter.safetensors` +
-# `adapter.json`, read by `load_trained`), the metrics and a summary.
+# The trained network acts like any agent. Its in-context curve on held-out maps beside random play
+# and the map-memorising explorer (after this short run, do not expect a climb):
 
 # %%
-metrics = read_metrics(config.out_dir, "train")
-metrics[["iteration", "loss", "q_taken", "target", "tokens_per_s"]].round(3).tail()
-
-# %% [markdown]
-# The in-context curve: greedy success per episode on held-out maps, beside random play and the
-# map-memorising explorer on the same maps.
-
-# %%
-maps = held_out_maps(config.eval_maps, seed=config.seed)
-table = compare_agents({"tiny Llama": HFAgent(result.learner.online, result.chat), "random": RandomAgent(),
-                        "explorer": ExplorerAgent()}, maps, episodes=config.eval_episodes,
-                       max_episode_steps=config.max_episode_steps, seed=config.seed)
+maps = held_out_maps(config.eval_maps, seed=0)
+table = compare_agents({"tiny Llama": result.agent(), "random": RandomAgent(), "explorer": ExplorerAgent()}, maps,
+                       episodes=config.episodes_per_trial, max_episode_steps=config.max_episode_steps, seed=0)
 learning_curve(table, title="tiny Llama vs yardsticks on held-out maps")
 
 # %% [markdown]
-# Do not expect a climb here. In CI this model trained for a few steps; and even the full shipped
-# config (1,000 steps, about 11 minutes on one busy CPU thread at about 5,000 tokens/s) leaves the
-# tiny Llama at or below random play. We measured, with `python -m icrl_course.train.hf --config
-# icrl_course/configs/hf_tiny_llama.json`, on these 32 held-out maps with 20-step episodes (success
-# per episode 1 to 6):
+# What does a step cost? One iteration of the same recipe for both models, untrained (so episodes
+# run long), on one thread, in CPU-seconds, measured with `python benchmarks/train_kinds.py`:
 #
-# | agent | ep 1 | ep 2 | ep 3 | ep 4 | ep 5 | ep 6 |
-# | --- | --- | --- | --- | --- | --- | --- |
-# | tiny Llama, 1,000 steps | 0.03 | 0.00 | 0.00 | 0.00 | 0.00 | 0.00 |
-# | random | 0.06 | 0.09 | 0.03 | 0.06 | 0.00 | 0.06 |
-# | explorer | 0.09 | 0.31 | 0.50 | 0.69 | 0.88 | 1.00 |
+# | | lesson 5's transformer (`paper-small`) | tiny Llama (`tiny-llama`) | ratio |
+# | --- | --- | --- | --- |
+# | tokens per step | 1.01 | 2.21 | 2.2 |
+# | environment steps per CPU-second, playing | 3,799 | 1,413 | 0.37 |
+# | updates (64 trials) per CPU-second, learning | 2.54 | 0.75 | 0.30 |
+# | CPU-seconds per iteration | 4.0 | 13.3 | 3.4 |
 #
-# The TD loss is low (its Q-values agree with their targets on the training data), so the model
-# has learned values; it has not learned to learn in context. Compare with lesson 5's transformer, which
-# does in minutes:
-#
-# - **The text format is expensive**: about 10 tokens per step instead of one, so the same trial costs
-#   ten times the attention and the model must learn to find the few tokens that matter.
-# - **A cell number says nothing about where the cell is**: the map's width is not in the text, so
-#   "down" means +3, +4 or +5 depending on the map, to be inferred from the transitions in the
-#   context. Lesson 3's compact tokens give the small transformer its distances to the walls.
-# - **No prior**: the paper's Llama arrived knowing what numbers, words and chats are, and IA3 only
-#   had to steer it. A randomly initialised model must learn all of that from the TD loss.
-#
-# The tiny model is here to run every piece of the recipe on a laptop, in minutes, through the code
-# that trains the real one.
+# The tiny Llama reads about twice as many tokens per step, so every layer does twice the work and
+# attention, which grows with the square of a row's length, about four to six times; acting, each
+# step runs a Hugging Face decoder with its own cache and padding. The recipe, the loop and the
+# files are the same. With the paper's chat text (about 10 tokens per step) the same model would pay
+# roughly five times the tiny Llama's token count again.
 
 # %% [markdown]
 # ## 6. The real thing: Llama 3.1 8B on GPUs
 #
-# `icrl_course/configs/hf_llama31_8b_paper.json` holds the paper's numbers: IA3, learning rate 1e-2
-# constant after warm-up, gamma 0.9, the goal's reward scaled by 30, Polyak tau 0.1 after every step,
-# batches of 10 rows of 4,096 tokens, 100-step episodes, and their evaluation schedule.
+# `icrl_course/configs/llama31-8b-paper.json` holds the paper's numbers: the paper's text format,
+# IA3, a bfloat16 base with float32 adapters, learning rate 1e-2 constant after warm-up, gamma 0.9,
+# the goal's reward scaled by 30, Polyak tau 0.1 after every update, offline from a dataset, trials
+# packed into rows of 4,096 tokens, 100-step episodes. It goes through the same trainer.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-paper = HFTrainConfig.named("hf_llama31_8b_paper")
-pd.Series({k: paper.to_dict()[k] for k in ("model", "adapter", "lr", "warmup_steps", "gamma", "reward_scale", "tau",
-                                          "batch_size", "context_length", "max_episode_steps",
-                                          "gradient_checkpointing", "eval_schedule", "eval_episodes")}, name="value").to_frame()
+paper = TrainConfig.named("llama31-8b-paper").to_dict()
+pd.Series({**{f"model.{k}": paper["model"][k] for k in ("model", "format", "adapter", "dtype", "gradient_checkpointing")},
+           **{k: paper[k] for k in ("source", "lr", "lr_warmup", "gamma", "reward_scale", "tau", "batch_trials",
+                                    "context_length", "max_episode_steps")}}, name="value").to_frame()
 
 # %% [markdown]
 # **Memory** (estimates; `benchmarks/llama_train_throughput.py --shape 8b` measures them on a GPU):
@@ -324,42 +373,45 @@ pd.Series({k: paper.to_dict()[k] for k in ("model", "adapter", "lr", "warmup_ste
 #
 # **One GPU**, with a local copy of the model (`huggingface-cli download
 # meta-llama/Llama-3.1-8B-Instruct --local-dir models/Llama-3.1-8B-Instruct` once, on a connected
-# machine with access to the gated model):
+# machine with access to the gated model) and the dataset the config names (its comment gives the
+# `icrl-course dataset` command):
 #
 # ```bash
-# python -m icrl_course.train.hf --config icrl_course/configs/hf_llama31_8b_paper.json \
-#     --set model=models/Llama-3.1-8B-Instruct
+# icrl-course train --config icrl_course/configs/llama31-8b-paper.json --set model.model=models/Llama-3.1-8B-Instruct
 # ```
 #
-# **Several GPUs or machines**: the same module under `torchrun` (or `accelerate launch`, which
-# starts the same processes). PyTorch's DistributedDataParallel averages the adapters' gradients
-# across processes; every process draws the same `batch_size` rows and trains on its share, so
-# `batch_size` must divide by the number of processes; process 0 logs, checkpoints and evaluates.
+# **Several GPUs or machines**: the same command as a module under `torchrun` (or `accelerate launch`,
+# which starts the same processes). PyTorch's DistributedDataParallel averages the adapters'
+# gradients across processes; every process draws the same `batch_trials` trials and learns from its
+# share, so `batch_trials` must divide by the number of processes; process 0 logs, checkpoints and
+# evaluates.
 #
 # ```bash
-# torchrun --standalone --nproc_per_node=2 -m icrl_course.train.hf \
-#     --config icrl_course/configs/hf_llama31_8b_paper.json --set model=models/Llama-3.1-8B-Instruct
+# torchrun --standalone --nproc_per_node=2 -m icrl_course.train \
+#     --config icrl_course/configs/llama31-8b-paper.json --set model.model=models/Llama-3.1-8B-Instruct
 # torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 \
-#     -m icrl_course.train.hf --config ...   # run on both machines
-# accelerate launch --num_processes=2 -m icrl_course.train.hf --config ...
+#     -m icrl_course.train --config ...   # run on both machines
+# accelerate launch --num_processes=2 -m icrl_course.train --config ...
 # ```
 #
 # The test suite runs the distributed path with two CPU processes (gloo) and checks that both end
-# with bit-identical adapter weights although each trained on different rows.
+# with bit-identical weights although each learned from different trials.
 
 # %% [markdown]
 # ## Recap
 #
-# - The paper's format writes a trial as chat messages (`observation`, `action`, `reward`, an
-#   end-of-text per episode, a message when the step limit cut one); Q(s, a) is the logit of action
-#   a's word at the token before it, read for the four action words only.
+# - The paper writes a trial as Llama 3 chat messages (an action, the cell it landed on, a reward
+#   when not 0, `edit: ...` when cut, a beginning and an end of text per episode); `PAPER` is that
+#   text exactly, `LLAMA3` changes two things for stated reasons, and `WORDS` writes two tokens per
+#   step for small models. Q(s, a) is the logit of action a's word at the token before it, read for
+#   the four action words only.
 # - Any causal LM becomes a Q-network this way; `HFQNetwork` never forms the full logits, and packed
 #   trials are kept apart by a 4D attention mask and restarting positions.
 # - The target network is a second adapter on the same frozen weights, kept in **float32**: a
 #   bfloat16 target cannot follow Polyak steps of tau = 0.1 once it is close. And the double-DQN
 #   argmax runs over the four actions, not the vocabulary.
-# - The tiny local Llama goes through the same code as Llama 3.1 8B: `from_pretrained`, adapters,
-#   packing, training, checkpoints, the KV-cache agent.
+# - Both model kinds implement one protocol, so lesson 5's trainer, config, command, checkpoints and
+#   `load_agent` work for the tiny Llama and for Llama 3.1 8B as they do for the small transformer.
 # - The paper's run needs about 40 GB of one GPU with gradient checkpointing; `torchrun` or
 #   `accelerate launch` spreads it over several.
 #

@@ -25,12 +25,29 @@ from torch import nn
 
 from icrl_course.dqn import make_target
 from icrl_course.envs import LakeMap
-from icrl_course.models.protocol import finite_q_values
 from icrl_course.models.transformer import KVCache, QTransformer
-from icrl_course.runtime import as_rng
-from icrl_course.tokenize.base import EncodedTrial, StepBatch
+from icrl_course.runtime import NumericalError, as_rng
+from icrl_course.models.protocol import ReadsTrials
+from icrl_course.tokenize.base import StepBatch
 from icrl_course.tokenize.compact import STEP, TRIAL_START, CompactTokenizer, kind_after
-from icrl_course.trials import Trial, Transition
+from icrl_course.trials import Transition
+
+
+def epsilon_greedy(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """The greedy action of every row of ``(B, 4)`` Q-values, each replaced by a uniform one with probability ``epsilon``.
+
+    Non-finite Q-values are refused with a ``NumericalError``: argmax would read NaN as "action 0" and the agent
+    would play on silently, scored by an evaluation as if its network were fine.
+    """
+    if not np.isfinite(q).all():
+        lakes = int((~np.isfinite(q)).any(axis=-1).sum())
+        raise NumericalError(f"the network computed NaN or infinite Q-values on {lakes} of {len(q)} lakes: it is "
+                             "damaged or diverged in training; retrain it, or load an earlier checkpoint")
+    actions = q.argmax(axis=1)
+    if epsilon > 0.0:
+        explore = rng.random(len(actions)) < epsilon
+        actions = np.where(explore, rng.integers(0, 4, size=len(actions)), actions)
+    return actions.astype(np.int64)
 
 
 class TransformerAgent:
@@ -104,13 +121,8 @@ class TransformerAgent:
             self.model.train(was_training)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        q = finite_q_values(self.q_values(obs), self.name)
-        self.last_q = q
-        actions = q.argmax(axis=1)
-        if self.epsilon > 0.0:
-            explore = self.rng.random(len(actions)) < self.epsilon
-            actions = np.where(explore, self.rng.integers(0, 4, size=len(actions)), actions)
-        return actions.astype(np.int64)
+        self.last_q = self.q_values(obs)
+        return epsilon_greedy(self.last_q, self.epsilon, self.rng)
 
     def observe(self, step: Transition) -> None:
         """Remember what the next token must say: the action taken, its reward, and any episode end."""
@@ -131,7 +143,7 @@ class TransformerAgent:
         self.forget |= restart
 
 
-class TransformerQNetwork(nn.Module):
+class TransformerQNetwork(ReadsTrials, nn.Module):
     """``QTransformer`` and its ``CompactTokenizer`` as a ``models.protocol.QNetwork``.
 
     Every weight trains; the target is a float32 copy (``make_target``).
@@ -144,22 +156,12 @@ class TransformerQNetwork(nn.Module):
                              f"{model.config.field_sizes}: build both from the same CompactTokenizer")
         self.model, self.tokenizer = model, tokenizer
 
-    def encode(self, trial: Trial) -> EncodedTrial:
-        return self.tokenizer.encode(trial)
-
-    @property
-    def pad_id(self) -> int:
-        return self.tokenizer.pad_id
-
     @property
     def device(self) -> torch.device:
         return self.model.device
 
     def forward(self, batch: StepBatch) -> torch.Tensor:
         return self.model.q_values(batch)
-
-    def q_values(self, batch: StepBatch) -> torch.Tensor:
-        return self(batch)
 
     def trainable(self) -> dict[str, torch.Tensor]:
         return dict(self.model.named_parameters())

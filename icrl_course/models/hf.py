@@ -41,11 +41,12 @@ import torch
 from torch import nn
 
 from icrl_course.envs import LakeMap
-from icrl_course.models.protocol import finite_q_values
 from icrl_course.runtime import as_rng, pick_device
-from icrl_course.tokenize.base import EncodedTrial, StepBatch
+from icrl_course.models.agent import epsilon_greedy
+from icrl_course.models.protocol import ReadsTrials
+from icrl_course.tokenize.base import StepBatch
 from icrl_course.tokenize.text import WORDS, TextFormat, TextTokenizer
-from icrl_course.trials import Trial, Transition
+from icrl_course.trials import Transition
 
 ADAPTER_KINDS = ("ia3", "lora", "full")
 ONLINE, TARGET = "online", "target"
@@ -112,6 +113,27 @@ def load_causal_lm(
 
 
 # ------------------------------------------------------------------------------------ tiny model
+def word_tokenizer(fmt: TextFormat = WORDS, max_side: int = 9, rewards: Sequence[float] = (1.0,)):
+    """A real Hugging Face tokenizer for ``fmt``, built locally with the ``tokenizers`` library.
+
+    Word-level: every word the format writes on maps up to ``max_side`` x
+    ``max_side`` with these ``rewards`` (``TextFormat.vocabulary``) is one
+    token, text is split at spaces, the format's special tokens are special;
+    wrapped as a ``PreTrainedTokenizerFast``, so it saves and loads with
+    ``save_pretrained`` / ``from_pretrained`` like any Hub tokenizer.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate([*fmt.special_tokens, "[UNK]", *fmt.vocabulary(max_side, rewards)])}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.add_special_tokens(list(fmt.special_tokens))
+    end = fmt.end_of_episode.strip()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=fmt.begin, eos_token=end, pad_token=end,
+                                   unk_token="[UNK]")
+
+
 def build_tiny_llama(
     path: str | Path,
     fmt: TextFormat = WORDS,
@@ -126,29 +148,21 @@ def build_tiny_llama(
 
     The folder looks like any Hub checkpoint (``config.json``,
     ``model.safetensors``, ``tokenizer.json``), so ``load_causal_lm(path)``
-    loads it with the same ``from_pretrained`` calls that load Llama 3.1 8B.
-    The tokenizer is a real Hugging Face tokenizer built with the
-    ``tokenizers`` library: word-level (every word the format writes on maps
-    up to ``max_side`` x ``max_side`` with these ``rewards`` is one token, ``TextFormat.vocabulary``),
-    split at spaces, with the format's special tokens, wrapped as a
-    ``PreTrainedTokenizerFast``. Same seed, same weights.
+    loads it with the same ``from_pretrained`` calls that load Llama 3.1 8B:
+    text -> tokenizer -> ids -> model -> Q-values, as for the real one. The
+    model is a ``LlamaForCausalLM`` built from a ``LlamaConfig`` (same seed,
+    same weights); the tokenizer is ``word_tokenizer(fmt, max_side, rewards)``.
+    Under ``torch.distributed`` transformers writes weights on rank 0 only:
+    build it before joining a process group (``train.loop`` does).
     """
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
-    words = [*fmt.special_tokens, "[UNK]", *fmt.vocabulary(max_side, rewards)]
-    vocab = {w: i for i, w in enumerate(words)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.add_special_tokens(list(fmt.special_tokens))
-    end = fmt.end_of_episode.strip()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=fmt.begin, eos_token=end, pad_token=end,
-                                        unk_token="[UNK]")
+    tokenizer = word_tokenizer(fmt, max_side, rewards)
     config = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
         num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=max(1, num_heads // 2),
         max_position_embeddings=32768, tie_word_embeddings=False,
-        bos_token_id=vocab[fmt.begin], eos_token_id=vocab[end], pad_token_id=vocab[end],
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -215,7 +229,7 @@ class AdapterConfig:
 
 
 
-class HFQNetwork(nn.Module):
+class HFQNetwork(ReadsTrials, nn.Module):
     """A causal LM read as a Q-network: ``Q(s_t, a) = logit of action word a at step t's Q position``.
 
     It implements ``models.protocol.QNetwork``. ``adapter`` says what trains:
@@ -232,10 +246,10 @@ class HFQNetwork(nn.Module):
     Qwen); ``tests/test_models_hf.py`` checks it against a manual gather.
     """
 
-    def __init__(self, model: nn.Module, text: TextTokenizer, adapter: AdapterConfig | None = None,
+    def __init__(self, model: nn.Module, tokenizer: TextTokenizer, adapter: AdapterConfig | None = None,
                  gradient_checkpointing: bool = False):
         super().__init__()
-        self.text = text
+        self.tokenizer = tokenizer
         self.adapter = adapter or AdapterConfig(kind="full")
         if gradient_checkpointing:  # recompute each layer's activations in the backward pass instead of storing them
             if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x
@@ -252,23 +266,13 @@ class HFQNetwork(nn.Module):
                 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
                 model = get_peft_model(model, self.adapter.peft_config(), adapter_name=ONLINE)
         self.model = model
-        self.register_buffer("action_token_ids", torch.as_tensor(np.asarray(text.action_token_ids), dtype=torch.long),
+        self.register_buffer("action_token_ids", torch.as_tensor(np.asarray(tokenizer.action_token_ids), dtype=torch.long),
                              persistent=False)
 
     # ----------------------------------------------------------------- the protocol
-    def encode(self, trial: Trial) -> EncodedTrial:
-        return self.text.encode(trial)
-
-    @property
-    def pad_id(self) -> int:
-        return self.text.pad_id
-
     @property
     def device(self) -> torch.device:
         return self.action_token_ids.device
-
-    def q_values(self, batch: StepBatch) -> torch.Tensor:
-        return self(batch)
 
     def trainable(self) -> dict[str, torch.Tensor]:
         if self.adapter.kind == "full":
@@ -277,7 +281,7 @@ class HFQNetwork(nn.Module):
 
     def make_target(self) -> "HFQNetwork | AdapterTarget":
         if self.adapter.kind == "full":
-            target = copy.deepcopy(self, {id(self.text): self.text})  # the tokenizer is shared, the weights copied
+            target = copy.deepcopy(self, {id(self.tokenizer): self.tokenizer})  # the tokenizer is shared, weights copied
             target.requires_grad_(False)
             return target
         return AdapterTarget(self)
@@ -362,7 +366,7 @@ def _strip(name: str, adapter: str) -> str:
     return name.replace(f".{adapter}.", ".").removesuffix(f".{adapter}")
 
 
-class AdapterTarget:
+class AdapterTarget(ReadsTrials):
     """The target network of an adapter-trained ``HFQNetwork``: a second peft adapter on the same frozen base.
 
     One copy of the base weights serves both networks (for Llama 3.1 8B: 16 GB
@@ -374,20 +378,13 @@ class AdapterTarget:
 
     def __init__(self, online: HFQNetwork):
         self.online = online
-        self.text = online.text
+        self.tokenizer = online.tokenizer
         online.model.add_adapter(TARGET, online.adapter.peft_config())
         online.model.set_adapter(ONLINE)  # add_adapter leaves the online adapter active and trainable
         with torch.no_grad():
             for name, tensor in self.trainable().items():
                 tensor.data = online.trainable()[name].detach().float().clone()
                 tensor.requires_grad_(False)
-
-    def encode(self, trial: Trial) -> EncodedTrial:
-        return self.online.encode(trial)
-
-    @property
-    def pad_id(self) -> int:
-        return self.online.pad_id
 
     @property
     def device(self) -> torch.device:
@@ -451,7 +448,7 @@ class HFAgent:
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon={epsilon} is a probability: it must lie in [0, 1]")
         self.qnet = qnet
-        self.text = qnet.text
+        self.tokenizer = qnet.tokenizer
         self.epsilon = float(epsilon)
         self.reset_context_every_episode = reset_context_every_episode
         self.name = name or "llm"
@@ -476,7 +473,7 @@ class HFAgent:
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """Feed the new tokens of every lake (up to its action prompt) and return the ``(B, 4)`` Q-values there."""
         for b in np.flatnonzero(self.active):
-            self.tokens[b].extend(self.text.prompt_tokens(int(obs[b]), self.shapes[b], not self.tokens[b],
+            self.tokens[b].extend(self.tokenizer.prompt_tokens(int(obs[b]), self.shapes[b], not self.tokens[b],
                                                           bool(self.episode_start[b])))
         self.episode_start[:] = False
         if any(self.tokens[b][:len(c)] != c for b, c in enumerate(self.cached)):
@@ -485,7 +482,7 @@ class HFAgent:
             self.mask = self.mask[:, :0]
         new = [t[len(c):] for t, c in zip(self.tokens, self.cached)]
         width = max(1, max(len(n) for n in new))
-        ids = torch.full((len(new), width), self.text.pad_id, dtype=torch.long)
+        ids = torch.full((len(new), width), self.tokenizer.pad_id, dtype=torch.long)
         real = torch.zeros(len(new), width, dtype=torch.long)
         positions = torch.zeros(len(new), width, dtype=torch.long)
         for b, n in enumerate(new):
@@ -510,18 +507,13 @@ class HFAgent:
         return q.cpu().numpy()
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        q = finite_q_values(self.q_values(obs), self.name)
-        self.last_q = q
-        self.q_history.append(q)
-        actions = q.argmax(axis=1)
-        if self.epsilon > 0.0:
-            explore = self.rng.random(len(actions)) < self.epsilon
-            actions = np.where(explore, self.rng.integers(0, 4, size=len(actions)), actions)
-        return actions.astype(np.int64)
+        self.last_q = self.q_values(obs)
+        self.q_history.append(self.last_q)
+        return epsilon_greedy(self.last_q, self.epsilon, self.rng)
 
     def observe(self, step: Transition) -> None:
         for b in np.flatnonzero(step.active):
-            self.tokens[b].extend(self.text.after_action_tokens(step.actions[b], step.rewards[b], step.next_obs[b],
+            self.tokens[b].extend(self.tokenizer.after_action_tokens(step.actions[b], step.rewards[b], step.next_obs[b],
                                                                 self.shapes[b], bool(step.terminated[b]),
                                                                 bool(step.truncated[b])))
         ends = np.asarray(step.terminated) | np.asarray(step.truncated)

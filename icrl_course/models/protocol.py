@@ -11,17 +11,16 @@ protocol works for either. Two classes implement it:
   peft adapters (IA3, LoRA), Q-values being the logits of the four action words.
 
 A network is also an ``nn.Module`` whose ``forward(batch)`` equals
-``q_values(batch)``, so ``DistributedDataParallel`` can wrap it.
+``q_values(batch)``, so ``DistributedDataParallel`` can wrap it; ``ReadsTrials``
+holds that and the tokenizer plumbing both implementations share.
 """
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-import numpy as np
 import torch
 
-from icrl_course.runtime import NumericalError
 from icrl_course.tokenize.base import EncodedTrial, StepBatch
 from icrl_course.trials import Agent, Trial
 
@@ -59,11 +58,18 @@ class QNetwork(Protocol):
         """An agent that acts greedily (or epsilon-greedily) on these Q-values, reading its trial through a KV cache."""
 
 
-def finite_q_values(q: np.ndarray, name: str) -> np.ndarray:
-    """``q`` itself when every Q-value is finite; else a ``NumericalError``: a greedy agent would read NaN as
-    "action 0" and play on silently, and an evaluation would score it as if the network were fine."""
-    if not np.isfinite(q).all():
-        lakes = int((~np.isfinite(q)).any(axis=-1).sum())
-        raise NumericalError(f"agent {name!r} computed NaN or infinite Q-values on {lakes} of {len(q)} lakes: its network "
-                             "is damaged or diverged in training; retrain it, or load an earlier checkpoint")
-    return q
+class ReadsTrials:
+    """What both implementations share: trials are read through ``self.tokenizer``, and calling the network
+    (``forward``) gives the Q-values."""
+
+    tokenizer: object
+
+    def encode(self, trial: Trial) -> EncodedTrial:
+        return self.tokenizer.encode(trial)
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_id
+
+    def q_values(self, batch: StepBatch) -> torch.Tensor:
+        return self(batch)
