@@ -70,7 +70,7 @@ def tensor_arrays(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str,
 
 
 def load_tensors(tensors: Mapping[str, torch.Tensor], arrays: Mapping[str, np.ndarray], prefix: str, where: str) -> None:
-    """Copy ``prefix/<name>`` arrays into live tensors, refusing missing or unexpected names and wrong shapes."""
+    """Copy ``prefix/<name>`` arrays into live tensors, refusing missing or unexpected names, wrong shapes and types."""
     mine = {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
     if set(mine) != set(tensors):
         raise CheckpointError(f"{where}: the weights for {prefix!r} do not fit this model: missing "
@@ -78,13 +78,10 @@ def load_tensors(tensors: Mapping[str, torch.Tensor], arrays: Mapping[str, np.nd
                               "was it written for another model config?")
     with torch.no_grad():
         for name, tensor in tensors.items():
-            check_array(name, mine[name], tuple(tensor.shape), _stored_dtype(tensor.dtype), where)
+            stored = torch.float32 if tensor.dtype == torch.bfloat16 else tensor.dtype  # as tensor_arrays writes it
+            check_array(name, mine[name], tuple(tensor.shape), torch.empty(0, dtype=stored).numpy().dtype, where)
             tensor.copy_(torch.from_numpy(np.array(mine[name])))
 
-
-def _stored_dtype(dtype: torch.dtype) -> np.dtype:
-    """The NumPy dtype ``tensor_arrays`` stores a tensor of ``dtype`` as (bfloat16 as float32)."""
-    return np.dtype(np.float32) if dtype == torch.bfloat16 else torch.empty(0, dtype=dtype).numpy().dtype
 
 
 # ------------------------------------------------------------------ exported models

@@ -196,7 +196,7 @@ def check_header(path: str | Path, header: Mapping[str, Any], format: str | None
 
 
 def check_array(name: str, value: np.ndarray, shape: tuple[int, ...], dtype: np.dtype | None, where: str) -> None:
-    """Refuse an array whose shape (or, when given, dtype) differs from what it is loaded into."""
+    """Refuse an array whose shape or (when given) dtype differs from what it is loaded into."""
     if tuple(value.shape) != tuple(shape):
         raise DataFileError(f"{where}: {name!r} has shape {tuple(value.shape)} but the model expects {tuple(shape)}; "
                             "was it written for another model config?")

@@ -6,7 +6,7 @@ import torch
 
 from icrl_course.dqn import DQNConfig, make_target, polyak_update, sequence_dqn_loss
 from icrl_course.envs import LakeMap
-from icrl_course.models.transformer import QTransformer, TransformerConfig, build_model
+from icrl_course.models.transformer import QTransformer, TransformerConfig
 from icrl_course.tokenize import ContextTooLongError, pack
 from icrl_course.tokenize.compact import CompactTokenizer
 from icrl_course.trials import Trial
@@ -121,12 +121,10 @@ def test_config_errors_name_the_field():
     assert TransformerConfig.from_dict(SMALL.to_dict()) == SMALL
 
 
-def test_same_seed_same_weights_and_auto_device_builds_on_this_machine():
+def test_same_seed_same_weights():
     a, b = QTransformer(SMALL, seed=7), QTransformer(SMALL, seed=7)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert not torch.equal(a.head.weight, QTransformer(SMALL, seed=8).head.weight)
-    model = build_model(SMALL, device="auto")
-    assert model.device.type in ("cpu", "cuda", "mps")
 
 
 def test_a_few_dqn_steps_lower_the_loss_on_one_batch():

@@ -85,3 +85,9 @@ def test_a_training_state_holding_nan_is_refused(tmp_path):
     path = save_training_state(tmp_path / "s.safetensors", {"online/w": np.array([1.0, np.nan])}, {})
     with pytest.raises(DataFileError, match="'online/w' holds NaN"):
         load_training_state(path)
+
+
+def test_weights_of_another_type_are_refused_naming_the_tensor():
+    arrays = {"online/steps": np.zeros(3, dtype=np.float64)}
+    with pytest.raises(DataFileError, match=r"'steps' is float64 but float32 is expected"):
+        load_tensors({"steps": torch.zeros(3)}, arrays, "online", "test")

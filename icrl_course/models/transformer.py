@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from icrl_course.runtime import pick_device
 from icrl_course.tokenize.base import ContextTooLongError, StepBatch
 from icrl_course.tokenize.compact import CompactTokenizer
 
@@ -340,7 +339,3 @@ class QTransformer(nn.Module):
         index = batch.q_index.unsqueeze(-1).expand(-1, -1, token_q.shape[-1])
         return token_q.gather(1, index)
 
-
-def build_model(config: TransformerConfig = TransformerConfig(), device: str = "auto", seed: int | None = 0) -> QTransformer:
-    """A freshly initialised Q-network on ``device`` ("auto": a GPU when there is one, else the CPU)."""
-    return QTransformer(config, seed=seed).to(pick_device(device))

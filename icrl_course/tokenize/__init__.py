@@ -1,4 +1,5 @@
-"""Turning trials into model inputs: compact tokens for the small transformer, chat text for Llama.
+"""Turning trials into model inputs: compact tokens for the small transformer (``compact``), text for language
+models (``text``: the paper's chat format exactly, and a compact word format).
 
 ``base`` defines what every encoding produces (``EncodedTrial``) and how
 encoded trials are packed into batches (``pack`` -> ``StepBatch``).
