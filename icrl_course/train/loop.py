@@ -340,6 +340,13 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = True, stop_at
     existing state is an error rather than overwritten. ``stop_at`` pauses the
     run after that many iterations (with a checkpoint there), so a long run can
     be done in slices; calling ``train`` again resumes it.
+
+    Safe to call on anything: the config is checked against the model, the
+    maps and this machine before any work (``build.check_run``); the run
+    folder is locked for the run (``lock.RunLock``); a saved state is checked
+    part by part before it is restored; and a loss, gradient norm or weight
+    that turns NaN or infinite stops the run with a ``NumericalError``,
+    leaving the last good checkpoint in place.
     """
     check_run(config)
     run_dir = Path(run_dir)
