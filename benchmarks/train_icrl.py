@@ -14,12 +14,18 @@ Run on finished runs: ``python benchmarks/train_icrl.py runs/paper-small-seed0 .
 Train afresh and measure: ``python benchmarks/train_icrl.py --train --minutes 20`` trains
 ``icrl_course/configs/paper-small.json`` (``--config``) in slices of ``eval_every``
 iterations until it reaches 90% of the explorer or the time is up.
+Where an iteration's time goes: ``python benchmarks/train_icrl.py --profile 4`` fills the
+replay for a few iterations, then runs 4 iterations (one with an evaluation) under cProfile
+and prints the CPU time of each phase (play, tokenize, replay sampling, forward/backward and
+optimiser step, evaluation, checkpoint) and the functions that take the most time.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import platform
 import shutil
 import time
@@ -70,6 +76,40 @@ def train_for(config: TrainConfig, run_dir: Path, minutes: float) -> None:
             break
 
 
+PHASES = {
+    "play (acting with the KV cache, env steps)": ("loop.py", "play"),
+    "tokenize (encoding played trials)": ("replay.py", "add"),
+    "replay sampling and packing": ("replay.py", "sample_batch"),
+    "forward, backward, optimiser, Polyak": ("loop.py", "dqn_update"),
+    "evaluation on val maps": ("loop.py", "_evaluate"),
+    "checkpoint": ("loop.py", "save"),
+}
+"""Phases of an iteration, each named by the function (file, name) whose cumulative time it is."""
+
+
+def profile(config: TrainConfig, run_dir: Path, iterations: int) -> None:
+    """Profile ``iterations`` iterations after a warm-up that fills the replay; print phases and top functions."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    warm = max(2, -(-config.warmup_trials // config.trials_per_iteration) + 1)
+    config = config.replace(progress=False, eval_every=iterations, checkpoint_every=iterations,
+                            iterations=max(config.iterations, warm + iterations))
+    train(config, run_dir, stop_at=warm)
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    train(config, run_dir, stop_at=warm + iterations)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    cumulative = {(Path(file).name, name): entry[3] for (file, _, name), entry in stats.stats.items()}
+    print(f"{iterations} iterations of {config.trials_per_iteration} trials and {config.updates_per_iteration} updates "
+          f"(one evaluation on {config.eval_maps} val maps, one checkpoint): {total:.1f} CPU-s")
+    for phase, key in PHASES.items():
+        seconds = cumulative.get(key, 0.0)
+        print(f"  {phase:45s} {seconds:7.2f} s  {seconds / total:6.1%}")
+    print("top functions by own CPU time:")
+    stats.sort_stats("tottime").print_stats(12)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", type=Path, help="run folders to summarise (default: runs/paper-small-seed*)")
@@ -77,11 +117,18 @@ def main() -> None:
     parser.add_argument("--config", default="paper-small", help="config name in icrl_course/configs (default: paper-small)")
     parser.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget of --train (default: 20)")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/benchmark-train"), help="folder of the --train run")
+    parser.add_argument("--profile", type=int, metavar="N", help="profile N iterations of a fresh run instead")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     args = parser.parse_args()
+    config = TrainConfig.named(args.config).with_overrides(args.set)
+    if args.profile:
+        torch.set_num_threads(config.threads or torch.get_num_threads())
+        profile(config, args.run_dir, args.profile)
+        return
 
     runs = list(args.runs)
     if args.train:
-        train_for(TrainConfig.named(args.config).replace(progress=False), args.run_dir, args.minutes)
+        train_for(config.replace(progress=False), args.run_dir, args.minutes)
         runs.append(args.run_dir)
     if not runs:
         runs = sorted(Path("runs").glob("paper-small-seed*"))

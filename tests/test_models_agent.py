@@ -1,5 +1,7 @@
 """The transformer agent: acting with the KV cache reads the same Q-values as a full pass over the trial."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -100,4 +102,14 @@ def test_acting_leaves_a_training_model_in_training_mode():
     agent = TransformerAgent(model)
     agent.begin(MAPS, np.random.default_rng(0))
     agent.act(np.zeros(3, dtype=np.int64))
+    assert model.training
+
+
+def test_a_model_with_dropout_acts_in_eval_mode_and_is_handed_back_training():
+    model = QTransformer(dataclasses.replace(SMALL, dropout=0.5), seed=0).train()
+    agent, twin = TransformerAgent(model), TransformerAgent(model)
+    agent.begin(MAPS, np.random.default_rng(0))
+    twin.begin(MAPS, np.random.default_rng(0))
+    obs = np.zeros(3, dtype=np.int64)
+    np.testing.assert_array_equal(agent.q_values(obs), twin.q_values(obs))  # no dropout noise while acting
     assert model.training

@@ -137,9 +137,6 @@ def test_action_outside_0_to_3_is_rejected_with_a_clear_error():
 def test_unknown_reward_too_large_map_and_broken_history_are_rejected():
     with pytest.raises(ValueError, match="reward_values"):
         TOK.encode(Trial.from_steps(MAP, [(0, 2, 0.5, 1, False, False)]))
-    big = LakeMap.from_rows(["S" + "F" * 8 + "G"])
-    with pytest.raises(ValueError, match="edge_cap"):
-        TOK.encode(Trial.from_steps(big, [(0, 2, 0.0, 1, False, False)]))
     jump = Trial.from_steps(MAP, [(0, 2, 0.0, 1, False, False), (5, 2, 0.0, 5, False, False)])
     with pytest.raises(ValueError, match="continuous"):
         TOK.encode(jump)
@@ -158,3 +155,36 @@ def test_explain_gives_one_readable_row_per_token():
     assert len(table) == 7
     assert table.loc[2, "ended_at"] == "(1,1)" and table.loc[2, "kind"] == "after terminated"
     assert table["q_read"].tolist() == [True] * 6 + [False]
+
+
+# ------------------------------------------------------------------ larger maps than the cap names uniquely
+CAP2 = CompactTokenizer(edge_cap=2)
+SEVEN = LakeMap.from_rows(["SFFFFFF"] + ["FFFFFFF"] * 5 + ["FFFFFFG"])
+
+
+def test_cap_2_names_a_5x5_map_uniquely_and_decodes_it():
+    cells = np.arange(25)
+    names = {tuple(f) for f in CAP2.cell_fields(cells, 5, 5)}
+    assert len(names) == 25 and CAP2.max_side == 5
+    np.testing.assert_array_equal(CAP2.cells(CAP2.cell_fields(cells, 5, 5), 5, 5), cells)
+
+
+def test_cap_2_on_a_7x7_map_writes_only_codes_of_5x5_maps_and_shares_inner_names():
+    fields = CAP2.cell_fields(np.arange(49), 7, 7)
+    # Hand-computed: row 0 -> up 0, down 2; row 3 (middle) -> up 2, down 2; rows 2, 3, 4 read the same.
+    assert fields[0].tolist() == [0, 2, 0, 2]            # top-left corner
+    assert fields[3 * 7 + 3].tolist() == [2, 2, 2, 2]    # centre
+    assert fields[2 * 7 + 4].tolist() == [2, 2, 2, 2]    # another inner cell, same name
+    assert fields[6 * 7 + 5].tolist() == [2, 0, 2, 1]    # bottom row, one from the right wall
+    seen_on_5x5 = {tuple(f) for f in CAP2.cell_fields(np.arange(25), 5, 5)}
+    assert {tuple(f) for f in fields} <= seen_on_5x5
+    assert len({tuple(f) for f in fields}) == 25
+
+
+def test_a_map_larger_than_max_side_is_encoded_but_not_decoded():
+    trial = Trial.from_steps(SEVEN, [(0, 2, 0.0, 1, False, False), (1, 1, 0.0, 8, False, False)])
+    encoded = CAP2.encode(trial)
+    assert len(encoded) == 3
+    with pytest.raises(ValueError, match="names uniquely .at most 5x5.*larger edge_cap"):
+        CAP2.decode(encoded, SEVEN)
+    assert_same_trial(TOK.decode(TOK.encode(trial), SEVEN), trial)  # cap 4 names 7x7 cells uniquely

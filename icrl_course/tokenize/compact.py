@@ -10,17 +10,27 @@ leave most ids rare and their embeddings untrained.
 The fields of a token, in order (``FIELDS``):
 
 ``up, down, left, right``
-    The cell as its distance to each wall, capped at ``edge_cap`` (default 4):
+    The cell as its distance to each wall, capped at ``edge_cap``:
     ``up = min(row, cap)``, ``down = min(nrow - 1 - row, cap)``, and the same
     for columns. Why not the bare cell index, or (row, col)? An issue-6 probe
     found the bare index trains much worse than row and column embeddings on
     the paper's 3-5 x 3-5 maps. Plain (row, col) still fails out of
     distribution: on 6-7 x 6-7 maps rows 5 and 6 never occurred in training and
-    their embeddings are random. Distances to the walls, capped at 4, take
-    every value 0..4 on the training maps already, so every embedding a 7 x 7
-    map needs has been trained; walls are also what the dynamics depend on
-    (moving into one leaves you in place). Together the two distances still
-    name the row exactly on maps of up to ``2 * cap + 1`` (9) rows.
+    their embeddings are random. Walls are also what the dynamics depend on
+    (moving into one leaves you in place). Two distances name the row exactly
+    on maps of up to ``2 * cap + 1`` rows (``max_side``).
+
+    Which cap? The tokenizer's default, 4, names every cell of a 9 x 9 map
+    uniquely, but on 6-7 x 6-7 maps it writes codes that never occur on the
+    3-5 x 3-5 training maps (there ``up + down = nrow - 1 <= 4``; a 7-row map
+    has ``up = 3, down = 3``): a model trained with cap 4 keeps falling into
+    holes it already fell into on larger maps. Cap 2 names every cell of a
+    map of up to 5 x 5 uniquely, and *every* code of any larger map already
+    occurs on 5 x 5 training maps; the price is that inner cells of larger
+    maps share names (rows 2..nrow-3 all read ``up = down = 2``). Measured on
+    val maps (``benchmarks/icl_curve.py``), cap 2 trains faster and transfers
+    far better; the course's shipped models use it (``configs/paper-small.json``).
+    Maps of any size can be encoded; only ``decode`` needs ``max_side``.
 ``prev_action``
     The action taken at the previous step (0-3), or none (4) at the trial's start.
 ``prev_reward``
@@ -107,7 +117,11 @@ class CompactTokenizer:
 
     @property
     def max_side(self) -> int:
-        """The most rows (or columns) a map may have to be encoded unambiguously."""
+        """The most rows (or columns) a map may have for every cell to get its own name (and ``decode`` to work).
+
+        Larger maps are encoded too, with inner cells sharing names (the module docstring says why that is
+        useful out of distribution).
+        """
         return 2 * self.edge_cap + 1
 
     @property
@@ -148,9 +162,6 @@ class CompactTokenizer:
     def cell_fields(self, obs: np.ndarray, nrow: np.ndarray | int, ncol: np.ndarray | int) -> np.ndarray:
         """``(..., 4)`` wall distances (up, down, left, right) of cells; ``obs = -1`` gives none."""
         obs, nrow, ncol = np.broadcast_arrays(np.asarray(obs, dtype=np.int64), np.asarray(nrow), np.asarray(ncol))
-        if np.any(nrow > self.max_side) or np.any(ncol > self.max_side):
-            raise ValueError(f"a {int(nrow.max())}x{int(ncol.max())} map is larger than edge_cap={self.edge_cap} can encode "
-                             f"(at most {self.max_side}x{self.max_side}): raise edge_cap")
         if np.any(obs >= nrow * ncol) or np.any(obs < -1):
             raise ValueError("an observation lies outside its map (cells are 0..nrow*ncol-1, -1 for none)")
         row, col = np.divmod(np.maximum(obs, 0), ncol)
@@ -160,7 +171,14 @@ class CompactTokenizer:
         return np.where((obs < 0)[..., None], self.coord_none, out)
 
     def cells(self, coords: np.ndarray, nrow: int, ncol: int) -> np.ndarray:
-        """Cell indices back from ``(..., 4)`` wall distances (-1 where the fields hold none)."""
+        """Cell indices back from ``(..., 4)`` wall distances (-1 where the fields hold none).
+
+        Only maps of up to ``max_side`` rows and columns name every cell uniquely; larger ones are refused.
+        """
+        if max(nrow, ncol) > self.max_side:
+            raise ValueError(f"a {nrow}x{ncol} map is larger than edge_cap={self.edge_cap} names uniquely (at most "
+                             f"{self.max_side}x{self.max_side}): its inner cells share names, so tokens cannot be "
+                             "decoded back to cells; use a tokenizer with a larger edge_cap to decode")
         cap = self.edge_cap
         up, down, left, right = np.moveaxis(np.asarray(coords), -1, 0)
         row = np.where(up < cap, up, np.where(down < cap, nrow - 1 - down, cap))

@@ -148,8 +148,9 @@ LLAMA3 = TextFormat(name="llama3", begin="<|begin_of_text|>", begin_every_episod
 """The paper's text with Llama 3's chat-template blank line and one beginning-of-text per trial (reasons above)."""
 
 WORDS = TextFormat(name="words", begin="<trial>", begin_every_episode=False, end_of_episode="end ", turn_end=" ",
-                   special_tokens=("<trial>",), cells="walls")
-"""One word per message, cells as wall distances: about two tokens per step, for small models trained from scratch."""
+                   special_tokens=("<trial>",), cells="walls", edge_cap=2)
+"""One word per message, cells as wall distances capped at 2 (as the small transformer's, for the reason
+``tokenize.compact`` gives): about two tokens per step, for small models trained from scratch."""
 
 FORMATS = {f.name: f for f in (PAPER, LLAMA3, WORDS)}
 """The formats by name, as configs give them."""

@@ -59,9 +59,10 @@ class TransformerModel:
     """Lesson 5's small transformer (``models.transformer.QTransformer``) reading compact tokens."""
 
     kind: str = "transformer"
-    edge_cap: int = 4
-    """Cells are embedded as their distances to the four walls, capped here (``tokenize.compact`` says why);
-    maps may have up to ``2 * edge_cap + 1`` rows and columns."""
+    edge_cap: int = 2
+    """Cells are embedded as their distances to the four walls, capped here. 2 names every cell of the
+    3-5 x 3-5 training maps uniquely and writes only codes seen in training on larger maps (inner cells then
+    share names); ``tokenize.compact`` gives the measurements behind the choice."""
     n_layer: int = 3
     """Transformer blocks."""
     n_head: int = 4
