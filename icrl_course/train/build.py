@@ -53,8 +53,8 @@ def check_run(config: "TrainConfig") -> None:
     on the model or on this machine. Raises a ``ConfigError`` naming the fields and what to change.
 
     * the device exists here (``runtime.pick_device``);
-    * the maps fit the encoding: at most ``2 * edge_cap + 1`` rows and columns for the transformer's compact
-      tokens, ``TINY_MAX_SIDE`` for the tiny Llama's vocabulary;
+    * the maps fit the tiny Llama's vocabulary (``TINY_MAX_SIDE``); the transformer's compact tokens name
+      cells of any map (larger than ``2 * edge_cap + 1`` with shared inner names, ``tokenize.compact`` says why);
     * a whole trial fits the transformer's context (one token per step, plus one), and so does ``context_length``;
     * the map distribution holds enough distinct maps for an iteration's trials and for the evaluation;
     * the learning rate is one AdamW can take, and weight decay does not wipe the weights at every step.
@@ -66,16 +66,14 @@ def check_run(config: "TrainConfig") -> None:
     distribution = config.map_distribution()
     side = max(distribution.rows[1], distribution.cols[1])
     model = config.model
-    if isinstance(model, TransformerModel):
-        limit, why = 2 * model.edge_cap + 1, f"model.edge_cap={model.edge_cap} encodes"
-    elif model.model == TINY:
+    if isinstance(model, HFModel) and model.model == TINY:
         limit, why = TINY_MAX_SIDE, "the tiny Llama's vocabulary (model.model='tiny') covers"
     else:
         limit, why = None, ""
     if limit is not None and side > limit:
         raise ConfigError(f"{why} maps of at most {limit} x {limit}, but map_preset={config.map_preset!r} "
                           f"(map_options={config.map_options}) draws maps up to {distribution.rows[1]} x "
-                          f"{distribution.cols[1]}: {'raise model.edge_cap' if isinstance(model, TransformerModel) else 'use smaller maps'}")
+                          f"{distribution.cols[1]}: use smaller maps")
     if isinstance(model, TransformerModel):
         from icrl_course.models.transformer import TransformerConfig
 
@@ -112,9 +110,6 @@ def check_trials_fit(trials: Sequence["Trial"], config: "TrainConfig", source: s
     if isinstance(model, TransformerModel):
         from icrl_course.models.transformer import TransformerConfig
 
-        if side > 2 * model.edge_cap + 1:
-            raise ConfigError(f"{source} holds maps of {side} rows or columns, more than model.edge_cap="
-                              f"{model.edge_cap} encodes ({2 * model.edge_cap + 1}): raise model.edge_cap")
         longest = max(len(t) for t in trials) + 1
         if longest > TransformerConfig.max_context:
             raise ConfigError(f"{source} holds a trial of {longest} tokens, more than the transformer's context of "
