@@ -190,7 +190,8 @@ def _dataset(args) -> int:
 def _evaluate(args) -> int:
     from icrl_course.checkpoints import load_agent
     from icrl_course.envs import MapDistribution
-    from icrl_course.evaluate import BASELINES, compare_agents, held_out_maps, icl_summary
+    from icrl_course.evaluate import BASELINES, compare_agents, held_out_maps
+    from icrl_course.trials import episode_table
 
     names = _baseline_names(args.baselines)
     maps = held_out_maps(args.maps, getattr(MapDistribution, args.preset)(), seed=args.seed)
@@ -205,7 +206,7 @@ def _evaluate(args) -> int:
     import pandas as pd
 
     with pd.option_context("display.width", 250, "display.max_columns", 20):
-        print(icl_summary(table).to_string())
+        print(episode_table(table, numbers=None, mean=True).to_string())
     return 0
 
 
