@@ -49,6 +49,9 @@ DATA_QUALITY = {
     "offline-blend": "oracle*0.5,random*0.5",
 }
 """Shipped offline models and the behaviour (``data.parse_behaviours`` spec) whose trials each was trained on."""
+LOWER_IS_BETTER = frozenset({"episodes to first success", "length / shortest after first success",
+                             "length / shortest, first episode", "episodes to recover"})
+"""Metrics where a smaller value is the better one (verdicts read differences the other way round)."""
 EXPLORER = "explorer"
 """The yardstick every ICRL model's paired difference is taken against."""
 CONFIDENCE = 0.95

@@ -17,9 +17,9 @@ numbers. It writes, atomically (``icrl_course.io``):
   committed CSVs.
 
 Verdicts are computed, not written: each ICRL model is *level* with its
-yardstick when the paired 95% CI of the difference contains 0, *above* or
-*below* otherwise; a claim *holds* when every model is level or above,
-*fails* when every model is below, and is *mixed* otherwise.
+yardstick when the paired 95% CI of the difference contains 0, *better* or
+*worse* otherwise; a claim *holds* when every model is level or better,
+*fails* when every model is worse, and is *mixed* otherwise.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from tqdm.auto import tqdm
 from icrl_course import experiments as ex
 from icrl_course.io import atomic_path, write_text
 
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+"""The repository's committed results (where ``icrl-course report`` writes by default, run from the repository root)."""
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 """The README markers the results table is written between."""
 EXPERIMENTS = ("in_distribution", "out_of_distribution", "data_quality", "stitching", "non_stationary")
@@ -154,13 +156,21 @@ def _interval(row) -> str:
     return f"{row['mean']:.2f} [{row['low']:.2f}, {row['high']:.2f}]"
 
 
-def verdict(models: pd.DataFrame, yardstick: str) -> str:
-    """The computed verdict for one condition's ICRL rows (see the module docstring)."""
-    place = ["above" if r["diff_low"] > 0 else "below" if r["diff_high"] < 0 else "level" for _, r in models.iterrows()]
+def verdict(models: pd.DataFrame, yardstick: str, metric: str = "success") -> str:
+    """The computed verdict for one condition's ICRL rows (see the module docstring).
+
+    Whether a positive difference is *better* depends on the metric: fewer
+    episodes to recover, or a shorter path, is better (``experiments.LOWER_IS_BETTER``).
+    """
+    sign = -1 if metric in ex.LOWER_IS_BETTER else 1
+    place = []
+    for _, r in models.iterrows():
+        low, high = sorted((sign * r["diff_low"], sign * r["diff_high"]))
+        place.append("better" if low > 0 else "worse" if high < 0 else "level")
     if not place:
         return "no model"
-    word = "holds" if "below" not in place else "fails" if set(place) == {"below"} else "mixed"
-    counts = ", ".join(f"{p} {place.count(p)}/{len(place)}" for p in ("above", "level", "below") if p in place)
+    word = "holds" if "worse" not in place else "fails" if set(place) == {"worse"} else "mixed"
+    counts = ", ".join(f"{p} {place.count(p)}/{len(place)}" for p in ("better", "level", "worse") if p in place)
     return f"{word} ({counts} vs {yardstick})"
 
 
@@ -179,7 +189,7 @@ def results_table(summary: pd.DataFrame) -> str:
                 continue
             icrl = " / ".join(f"{_interval(r)} ({r['model']})" for _, r in models.iterrows())
             ref = _interval(reference.iloc[0]) + f" ({yardstick})" if len(reference) else "n/a"
-            lines.append(f"| {claim} | {cond} | {metric} | {icrl} | {ref} | {verdict(models, yardstick)} |")
+            lines.append(f"| {claim} | {cond} | {metric} | {icrl} | {ref} | {verdict(models, yardstick, metric)} |")
     return "\n".join(lines)
 
 
@@ -199,24 +209,30 @@ def readme_table(readme: str | Path) -> str:
 
 
 # --------------------------------------------------------------------------------- figures
-def figures_page(summary: pd.DataFrame) -> str:
-    """One HTML page (plotly.js from its CDN, so the file stays small): per claim, its headline metric with 95% CIs."""
+def claim_figure(summary: pd.DataFrame, experiment: str, metric: str, condition: str | None = None, title: str | None = None):
+    """``metric`` of one experiment by condition, one bar per agent (and model) with its 95% CI over maps."""
     import plotly.graph_objects as go
 
+    part = summary[(summary["experiment"] == experiment) & (summary["metric"] == metric)]
+    if condition:
+        part = part[part["condition"] == condition]
+    figure = go.Figure()
+    labels = part["agent"] + part["model"].map(lambda m: f" ({m})" if m else "")
+    for label in dict.fromkeys(labels):
+        rows = part[labels == label]
+        figure.add_bar(name=label, x=rows["condition"], y=rows["mean"],
+                       error_y=dict(type="data", symmetric=False, array=rows["high"] - rows["mean"],
+                                    arrayminus=rows["mean"] - rows["low"]))
+    figure.update_layout(title=title or f"{experiment}: {metric} (95% bootstrap CI over maps)", barmode="group",
+                         yaxis_title=metric, template="plotly_white", height=420)
+    return figure
+
+
+def figures_page(summary: pd.DataFrame) -> str:
+    """One HTML page (plotly.js from its CDN, so the file stays small): per claim, its headline metric with 95% CIs."""
     html = []
     for index, (claim, experiment, condition, metric, _) in enumerate(ROWS):
-        part = summary[(summary["experiment"] == experiment) & (summary["metric"] == metric)]
-        if condition:
-            part = part[part["condition"] == condition]
-        figure = go.Figure()
-        labels = part["agent"] + part["model"].map(lambda m: f" ({m})" if m else "")
-        for label in dict.fromkeys(labels):
-            rows = part[labels == label]
-            figure.add_bar(name=label, x=rows["condition"], y=rows["mean"],
-                           error_y=dict(type="data", symmetric=False, array=rows["high"] - rows["mean"],
-                                        arrayminus=rows["mean"] - rows["low"]))
-        figure.update_layout(title=f"{claim}: {metric} (95% bootstrap CI over maps)", barmode="group",
-                             yaxis_title=metric, height=420)
+        figure = claim_figure(summary, experiment, metric, condition, f"{claim}: {metric} (95% bootstrap CI over maps)")
         html.append(figure.to_html(full_html=False, include_plotlyjs="cdn" if index == 0 else False,
                                    div_id=f"figure-{index}"))  # fixed ids: a rerun writes the same bytes
     return "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>icrl-course results</title></head><body>\n" \

@@ -64,13 +64,18 @@ def test_committed_readme_table_equals_what_the_committed_csvs_give():
 
 @pytest.mark.parametrize("lows_highs, expected", [
     ([(-0.1, 0.1), (-0.2, 0.05)], "holds (level 2/2 vs explorer)"),
-    ([(0.1, 0.3), (-0.2, 0.05)], "holds (above 1/2, level 1/2 vs explorer)"),
-    ([(-0.3, -0.1), (-0.2, 0.05)], "mixed (level 1/2, below 1/2 vs explorer)"),
-    ([(-0.3, -0.1), (-0.2, -0.05)], "fails (below 2/2 vs explorer)"),
+    ([(0.1, 0.3), (-0.2, 0.05)], "holds (better 1/2, level 1/2 vs explorer)"),
+    ([(-0.3, -0.1), (-0.2, 0.05)], "mixed (level 1/2, worse 1/2 vs explorer)"),
+    ([(-0.3, -0.1), (-0.2, -0.05)], "fails (worse 2/2 vs explorer)"),
 ])
 def test_verdict_reads_the_paired_intervals(lows_highs, expected):
     models = pd.DataFrame({"diff_low": [lo for lo, _ in lows_highs], "diff_high": [hi for _, hi in lows_highs]})
     assert verdict(models, "explorer") == expected
+
+
+def test_fewer_episodes_to_recover_than_the_yardstick_is_better():
+    models = pd.DataFrame({"diff_low": [-2.0], "diff_high": [-0.5]})
+    assert verdict(models, "explorer", "episodes to recover") == "holds (better 1/1 vs explorer)"
 
 
 def test_markers_must_appear_once_in_order():

@@ -44,10 +44,12 @@ def transformer_agent():
 AGENTS = {"random": RandomAgent, "q-learning": QLearningAgent, "explorer": ExplorerAgent,
           "forgetful explorer": ForgetfulExplorer, "oracle": OracleAgent, "transformer": transformer_agent}
 
-# Two recorded prefixes of different lengths: corridor 0 -> 3 (goal), and square 0 -> 1 -> 4 (hole) then 0 -> 3 cut off.
+# Two recorded prefixes of different lengths: corridor 0 -> 3 (goal, 3 steps), and square 0 -> 1 -> 4 (hole),
+# 0 -> 3 cut off, 0 -> 1 -> 2 cut off (5 steps).
 PREFIXES = [
     Trial.from_steps(CORRIDOR, [(0, 2, 0.0, 1, False, False), (1, 2, 0.0, 2, False, False), (2, 2, 1.0, 3, True, False)]),
-    Trial.from_steps(SQUARE, [(0, 2, 0.0, 1, False, False), (1, 1, 0.0, 4, True, False), (0, 1, 0.0, 3, False, True)]),
+    Trial.from_steps(SQUARE, [(0, 2, 0.0, 1, False, False), (1, 1, 0.0, 4, True, False), (0, 1, 0.0, 3, False, True),
+                              (0, 2, 0.0, 1, False, False), (1, 2, 0.0, 2, False, True)]),
 ]
 
 
@@ -58,7 +60,7 @@ def test_prefix_steps_reach_every_agents_observe_before_play_and_are_not_counted
     assert spy.begins == 1
     for b, prefix in enumerate(PREFIXES):
         seen = [(s.obs[b], s.actions[b], s.next_obs[b], s.terminated[b], s.truncated[b])
-                for s in spy.steps[:3] if s.active[b]]
+                for s in spy.steps[:5] if s.active[b]]
         assert seen == list(zip(prefix.obs, prefix.actions, prefix.next_obs, prefix.terminated, prefix.truncated))
     assert len(results.table) == 2 * 2 and sorted(results.table["episode"].unique()) == [0, 1]
     assert [t.num_episodes for t in results.trials] == [2, 2]
