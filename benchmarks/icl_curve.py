@@ -24,7 +24,7 @@ import time
 import pandas as pd
 
 from icrl_course.baselines import ExplorerAgent, QLearningAgent, RandomAgent
-from icrl_course.checkpoints import load_agent, load_model
+from icrl_course.checkpoints import load_agent, read_model, resolve
 from icrl_course.evaluate import compare_agents, held_out_maps, icl_summary, mean_over_episodes
 from icrl_course.trials import per_episode
 
@@ -42,6 +42,10 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10, help="episodes per trial (default: 10)")
     parser.add_argument("--max-episode-steps", type=int, default=25, help="episode time limit (default: 25)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the maps and of play (default: 0)")
+    parser.add_argument("--mean-goal", type=float, default=MEAN_GOAL,
+                        help=f"goal for the mean as a share of the explorer's (default: {MEAN_GOAL}; tiny-llama: 0.8)")
+    parser.add_argument("--last-goal", type=float, default=LAST_GOAL,
+                        help=f"goal for the last episode's success (default: {LAST_GOAL}; tiny-llama: 0.9)")
     args = parser.parse_args()
 
     maps = held_out_maps(args.maps, seed=args.seed)
@@ -58,16 +62,16 @@ def main() -> None:
         print(summary.T.to_string())
     explorer_mean = float(table[table.agent == "explorer"].groupby("lake")["success"].mean().mean())
 
-    print(f"\ngoals: mean over episodes >= {MEAN_GOAL:.0%} of the explorer's ({MEAN_GOAL * explorer_mean:.3f}); "
-          f"episode {args.episodes} >= {LAST_GOAL}")
+    print(f"\ngoals: mean over episodes >= {args.mean_goal:.0%} of the explorer's ({args.mean_goal * explorer_mean:.3f}); "
+          f"episode {args.episodes} >= {args.last_goal}")
     for name in args.checkpoints:
         agent = agents["transformer"] if name == first else load_agent(name)
         part = table[table.agent == "transformer"] if name == first else compare_agents(
             {"transformer": agent}, maps, args.episodes, args.max_episode_steps, seed=args.seed)
         mean = mean_over_episodes(part).iloc[0]
         last = per_episode(part).iloc[-1]
-        trained = load_model(name)[2]["trained"]
-        ok_mean, ok_last = mean["mean"] >= MEAN_GOAL * explorer_mean, last["mean"] >= LAST_GOAL
+        trained = read_model(resolve(name))[1]["trained"]
+        ok_mean, ok_last = mean["mean"] >= args.mean_goal * explorer_mean, last["mean"] >= args.last_goal
         print(f"  {name}: mean {mean['mean']:.3f} [{mean['low']:.3f}, {mean['high']:.3f}] = "
               f"{mean['mean'] / explorer_mean:.0%} of the explorer's ({'met' if ok_mean else 'NOT met'}); "
               f"episode {args.episodes} {last['mean']:.3f} [{last['low']:.3f}, {last['high']:.3f}] "
