@@ -257,3 +257,16 @@ def test_auto_dtype_is_float32_on_cpu_and_names_are_checked():
     assert resolve_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(ValueError, match="dtype='fp8' must be 'auto' or one of"):
         resolve_dtype("fp8", torch.device("cpu"))
+
+
+def test_the_tiny_llamas_shape_follows_the_config_sections_fields():
+    from icrl_course.train.build import build_network
+    from icrl_course.train.config import HFModel
+
+    def llama_config(**fields):
+        return build_network(HFModel(tiny_hidden_size=16, tiny_layers=1, tiny_heads=4, **fields))._lm().config
+
+    plain = llama_config()  # kv heads 0: every head has its own keys and values; MLP 4 x 16 wide
+    assert (plain.num_attention_heads, plain.num_key_value_heads, plain.intermediate_size) == (4, 4, 64)
+    grouped = llama_config(tiny_kv_heads=2, tiny_mlp_ratio=2)
+    assert (grouped.num_key_value_heads, grouped.intermediate_size) == (2, 32)

@@ -20,6 +20,7 @@ def test_invalid_value_is_rejected_naming_the_field(field, value):
     ({"kind": "transformer"}, "n_head", 0), ({"kind": "transformer"}, "edge_cap", 0),
     ({"kind": "transformer"}, "dropout", 1.0), ({"kind": "hf"}, "adapter", "prefix"), ({"kind": "hf"}, "format", "yaml"),
     ({"kind": "hf"}, "dtype", "fp8"), ({"kind": "hf"}, "tiny_heads", 0), ({"kind": "hf"}, "target_modules", []),
+    ({"kind": "hf"}, "tiny_kv_heads", 3), ({"kind": "hf"}, "tiny_kv_heads", -1), ({"kind": "hf"}, "tiny_mlp_ratio", 0),
 ])
 def test_invalid_model_values_are_rejected_naming_the_model_field(section, field, value):
     with pytest.raises(ConfigError, match=rf"^model\.{field}="):

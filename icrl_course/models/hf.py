@@ -140,6 +140,8 @@ def build_tiny_llama(
     hidden_size: int = 64,
     num_layers: int = 2,
     num_heads: int = 4,
+    num_kv_heads: int | None = None,
+    mlp_ratio: int = 4,
     max_side: int = 9,
     rewards: Sequence[float] = (1.0,),
     seed: int = 0,
@@ -152,6 +154,9 @@ def build_tiny_llama(
     text -> tokenizer -> ids -> model -> Q-values, as for the real one. The
     model is a ``LlamaForCausalLM`` built from a ``LlamaConfig`` (same seed,
     same weights); the tokenizer is ``word_tokenizer(fmt, max_side, rewards)``.
+    ``num_kv_heads`` (None: ``num_heads``, plain multi-head attention) below
+    ``num_heads`` shares keys and values between heads as Llama 3 does;
+    ``mlp_ratio`` sets the gated MLP's width, ``mlp_ratio * hidden_size``.
     Under ``torch.distributed`` transformers writes weights on rank 0 only:
     build it before joining a process group (``train.loop`` does).
     """
@@ -159,8 +164,8 @@ def build_tiny_llama(
 
     tokenizer = word_tokenizer(fmt, max_side, rewards)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-        num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=max(1, num_heads // 2),
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=mlp_ratio * hidden_size,
+        num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=num_kv_heads or num_heads,
         max_position_embeddings=32768, tie_word_embeddings=False,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )

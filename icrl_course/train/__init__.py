@@ -9,7 +9,8 @@ Import from the submodules:
 - ``replay``: the replay buffer of whole trials and ``sample_batch``;
 - ``state``: the training state a killed run resumes from, checked part by part before it is restored;
 - ``log``: ``metrics.jsonl`` (and TensorBoard) and ``read_metrics``, repaired on resume;
-- ``lock``: the run-folder lock that keeps two runs out of one folder.
+- ``lock``: the run-folder lock that keeps two runs out of one folder;
+- ``adapt``: ``compare_methods``, one trained base fine-tuned with each method (full, LoRA, IA3), measured.
 
 ``python -m icrl_course.train`` is ``icrl-course train`` (for ``torchrun`` and ``accelerate launch``).
 """

@@ -16,7 +16,7 @@ import torch
 
 from icrl_course.models.protocol import QNetwork
 from icrl_course.runtime import DeviceError, pick_device
-from icrl_course.train.config import TINY, ConfigError, HFModel, TransformerModel
+from icrl_course.train.config import TINY, ConfigError, HFModel, TransformerModel, model_section
 
 if TYPE_CHECKING:
     from icrl_course.train.config import TrainConfig
@@ -28,6 +28,9 @@ TINY_MAX_SIDE = 9
 """The tiny Llama's word vocabulary covers maps of up to this many rows and columns (``build_tiny_llama``)."""
 LARGEST_LR = 1.0
 """Learning rates above this are refused: an AdamW step moves every weight by about ``lr``."""
+BASE_FIELDS = ("model", "format", "tiny_hidden_size", "tiny_layers", "tiny_heads", "tiny_kv_heads", "tiny_mlp_ratio")
+"""Fields of an ``hf`` model section that decide the base network's shape and vocabulary: a run that starts
+from another model's weights (``init_from``) must share them with it."""
 
 
 def tokenizer_for(model: TransformerModel | HFModel, hf_tokenizer=None):
@@ -53,6 +56,7 @@ def check_run(config: "TrainConfig") -> None:
     on the model or on this machine. Raises a ``ConfigError`` naming the fields and what to change.
 
     * the device exists here (``runtime.pick_device``);
+    * an ``init_from`` model exists, is intact and fits the base (``starting_weights``);
     * the maps fit the tiny Llama's vocabulary (``TINY_MAX_SIDE``); the transformer's compact tokens name
       cells of any map (larger than ``2 * edge_cap + 1`` with shared inner names, ``tokenize.compact`` says why);
     * a whole trial fits the transformer's context (one token per step, plus one), and so does ``context_length``;
@@ -63,6 +67,8 @@ def check_run(config: "TrainConfig") -> None:
         pick_device(config.device)
     except DeviceError as err:
         raise ConfigError(str(err)) from None
+    if isinstance(config.model, HFModel) and config.model.init_from:
+        starting_weights(config.model)
     distribution = config.map_distribution()
     side = max(distribution.rows[1], distribution.cols[1])
     model = config.model
@@ -151,12 +157,48 @@ def build_network(model: TransformerModel | HFModel, seed: int = 0, device: str 
     with model_source(model, seed) as source:
         lm, hf_tokenizer = load_causal_lm(source, dtype=model.dtype, device=str(device),
                                           attn_implementation=model.attn_implementation)
+    if model.init_from:
+        from icrl_course.checkpoints import load_tensors
+
+        arrays, where = starting_weights(model)
+        load_tensors(dict(lm.named_parameters()), arrays, "model", where)
     adapter = AdapterConfig(kind=model.adapter, target_modules=model.target_modules, lora_r=model.lora_r,
                             lora_alpha=2 * model.lora_r)
     with torch.random.fork_rng(devices=[]):  # adapters draw their initial values: from the seed, not the global stream
         torch.manual_seed(seed)
         network = HFQNetwork(lm, tokenizer_for(model, hf_tokenizer), adapter, model.gradient_checkpointing)
     return network.to(device)
+
+
+def starting_weights(model: HFModel) -> tuple[dict, str]:
+    """The arrays of the exported model ``model.init_from`` names (``model/<parameter name>``) and its path.
+
+    Refused with a ``ConfigError`` naming the field: a name or path that
+    holds no exported model, a damaged one (``checkpoints.read_model``'s
+    checks), one that is not an ``hf`` model trained whole (an adapter's
+    tensors alone do not make a base), or one on another base (a
+    ``BASE_FIELDS`` value differs). Its weights then replace every weight of
+    the freshly built base, so the seed no longer matters for them.
+    """
+    from icrl_course.checkpoints import read_model, resolve
+    from icrl_course.io import DataFileError
+
+    try:
+        stem = resolve(model.init_from)
+        arrays, spec = read_model(stem)
+        source = model_section(spec["model"])
+    except (DataFileError, ConfigError, KeyError) as err:
+        raise ConfigError(f"model.init_from={model.init_from!r} is invalid: {err}") from None
+    if not isinstance(source, HFModel) or source.adapter != "full":
+        what = source.kind if not isinstance(source, HFModel) else f"hf with adapter={source.adapter!r}"
+        raise ConfigError(f"model.init_from={model.init_from!r} is invalid: it is a {what} model, but a run starts "
+                          "only from an hf model whose every weight was trained (adapter 'full')")
+    differ = [f"{name}: {getattr(source, name)!r} there, {getattr(model, name)!r} here" for name in BASE_FIELDS
+              if getattr(source, name) != getattr(model, name)]
+    if differ:
+        raise ConfigError(f"model.init_from={model.init_from!r} is invalid: it was trained on another base "
+                          f"({'; '.join(differ)}); set these model fields as it has them")
+    return arrays, f"{stem}.safetensors"
 
 
 @contextmanager
@@ -171,4 +213,5 @@ def model_source(model: HFModel, seed: int) -> Iterator[str]:
 
     with tempfile.TemporaryDirectory(prefix="tiny-llama-") as folder:
         yield str(build_tiny_llama(folder, FORMATS[model.format], hidden_size=model.tiny_hidden_size,
-                                   num_layers=model.tiny_layers, num_heads=model.tiny_heads, seed=seed))
+                                   num_layers=model.tiny_layers, num_heads=model.tiny_heads,
+                                   num_kv_heads=model.tiny_kv_heads or None, mlp_ratio=model.tiny_mlp_ratio, seed=seed))

@@ -50,7 +50,7 @@ class ConfigError(ValueError):
 TRANSFORMER_LIMITS = {"edge_cap": 64, "n_layer": 64, "n_head": 64, "n_embd": 4096, "mlp_ratio": 16}
 """Largest value of each size field of a ``TransformerModel``: a section read from a damaged or edited file
 is refused before it can ask for gigabytes, and lesson 5's model is far below (4, 3, 4, 64, 4)."""
-HF_LIMITS = {"lora_r": 4096, "tiny_hidden_size": 4096, "tiny_layers": 64, "tiny_heads": 64}
+HF_LIMITS = {"lora_r": 4096, "tiny_hidden_size": 4096, "tiny_layers": 64, "tiny_heads": 64, "tiny_mlp_ratio": 16}
 """Largest value of each size field of an ``HFModel`` (the base model's own size comes from its files)."""
 
 
@@ -114,6 +114,16 @@ class HFModel:
     """Decoder layers of the tiny Llama."""
     tiny_heads: int = 4
     """Attention heads of the tiny Llama."""
+    tiny_kv_heads: int = 0
+    """Key/value heads of the tiny Llama: 0 = ``tiny_heads`` (plain multi-head attention); fewer share keys and
+    values between heads (grouped-query attention, as Llama 3 8B: 8 for 32 heads)."""
+    tiny_mlp_ratio: int = 4
+    """Width of the tiny Llama's gated MLP as a multiple of ``tiny_hidden_size``."""
+    init_from: str = ""
+    """An exported model whose weights the base starts from instead of ``model``'s own: a shipped name
+    (``tiny-llama``), a run folder or a model path. It must be an ``hf`` model trained whole (``adapter`` =
+    ``full``) on the same base (``model``, ``format`` and ``tiny_*`` equal); then this run fine-tunes it, whole
+    or through an adapter (lesson 6). '' starts from ``model``'s own weights."""
 
     def __post_init__(self) -> None:
         from icrl_course.models.hf import ADAPTER_KINDS
@@ -130,8 +140,13 @@ class HFModel:
             need(1 <= getattr(self, name) <= most, name, f"use an int from 1 to {most}")
         need(self.tiny_hidden_size % self.tiny_heads == 0, "tiny_hidden_size",
              f"it must be a multiple of tiny_heads={self.tiny_heads}")
+        need(self.tiny_kv_heads == 0 or (1 <= self.tiny_kv_heads <= self.tiny_heads
+                                         and self.tiny_heads % self.tiny_kv_heads == 0), "tiny_kv_heads",
+             f"use 0 (= tiny_heads) or a divisor of tiny_heads={self.tiny_heads}")
         need(self.dtype in ("auto", "float32", "bfloat16"), "dtype", "choose 'auto', 'float32' or 'bfloat16'")
         need(self.attn_implementation in ("sdpa", "eager"), "attn_implementation", "choose 'sdpa' or 'eager'")
+        need(self.init_from == self.init_from.strip(), "init_from",
+             "remove the spaces around it: give a shipped name, a run folder or a model path, or ''")
 
 
 MODEL_KINDS = {"transformer": TransformerModel, "hf": HFModel}
