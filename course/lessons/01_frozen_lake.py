@@ -124,7 +124,7 @@ print("right from state 2 leads to", lake.next_state(2, 2), "| up from state 1 s
 # state number), optionally with the agent on it.
 
 # %%
-map_figure(lake, position=6, title="A 4x4 lake with two starts; the agent stands on state 6")
+map_figure(lake, position=6, title="two starts; agent on state 6")
 
 # %% [markdown]
 # ## 3. Random maps: the paper's distribution and gymnasium's
@@ -152,8 +152,8 @@ print("ours, the paper's (seed 0):", list(PAPER_IN_DISTRIBUTION.sample(seed=0).r
 # %%
 examples = PAPER_IN_DISTRIBUTION.sample_many(3, seed=1)
 for i, example in enumerate(examples):
-    map_figure(example, title=f"paper map {i}: {example.nrow}x{example.ncol}, "
-                              f"{len(example.starts)} start(s), {len(example.goals)} goal(s)", cell_px=45).show()
+    print(f"map {i}: {example.nrow}x{example.ncol}, {len(example.starts)} start(s), {len(example.goals)} goal(s)")
+    map_figure(example, title=f"map {i}", cell_px=45).show()
 
 # %% [markdown]
 # What do a thousand of the paper's maps look like? Sizes are spread over all nine shapes, a good share

@@ -210,7 +210,7 @@ agents = {
     "explorer": ExplorerAgent(),
 }
 table = compare_agents(agents, maps, episodes=10, max_episode_steps=25, seed=0)
-learning_curve(table, title=f"success per episode on {len(maps)} held-out maps (95% bootstrap CI over maps)")
+learning_curve(table, title=f"success per episode, {len(maps)} held-out maps<br>(95% bootstrap CI over maps)")
 
 # %%
 icl_summary(table)[["ep 1", "ep 2", "ep 5", "ep 10", "mean"]]
