@@ -1,6 +1,12 @@
 """Lesson 5's checks: correct functions pass; realistic bugs fail, naming the case they break."""
 
-from icrl_course.checks.lesson05 import check_epsilon_schedule, check_sample_batch
+import numpy as np
+import pytest
+
+from icrl_course.checks.lesson05 import (
+    check_epsilon_schedule, check_one_iteration, check_paired_bootstrap, check_sample_batch, reference_iteration,
+    reference_paired_bootstrap,
+)
 from icrl_course.tokenize import pack
 
 
@@ -104,3 +110,47 @@ def test_library_reference_passes_its_own_check(capsys):
 
     result, _ = run(check_sample_batch, library, capsys)
     assert result
+
+
+# ------------------------------------------------------------------------ one iteration and the paired bootstrap
+
+
+def unpaired_bootstrap(after, before, n_boot=10_000, seed=0, confidence=0.95):
+    rng = np.random.default_rng(seed)
+    after, before = np.asarray(after, float), np.asarray(before, float)
+    a = after[rng.integers(0, len(after), size=(n_boot, len(after)))].mean(1)
+    b = before[rng.integers(0, len(before), size=(n_boot, len(before)))].mean(1)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(a - b, [tail, 100 - tail])
+    return after.mean() - before.mean(), low, high
+
+
+@pytest.mark.parametrize("wrong, mistake", [
+    (lambda a, b, **k: reference_paired_bootstrap(b, a, **k), "wrong sign"),
+    (unpaired_bootstrap, "an unpaired bootstrap"),
+    (lambda a, b, n_boot=10_000, seed=0, confidence=0.95: reference_paired_bootstrap(a, b, n_boot, seed, 2 * confidence - 1),
+     "tails of 1 - confidence on each side"),
+])
+def test_a_wrong_paired_bootstrap_is_named_by_its_mistake(wrong, mistake, capsys):
+    assert not check_paired_bootstrap(wrong)
+    out = capsys.readouterr().out
+    assert f"looks like {mistake}" in out, out
+
+
+def test_a_correct_paired_bootstrap_passes_and_a_list_is_not_a_tuple(capsys):
+    assert check_paired_bootstrap(reference_paired_bootstrap)
+    assert not check_paired_bootstrap(lambda *a, **k: list(reference_paired_bootstrap(*a, **k)))
+    assert "must return a tuple (mean, low, high)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, mistake", [
+    (None, None),
+    (dict(order="learn-first"), "off-by-one order: learning before the new trials are in the replay"),
+    (dict(cap=False), "a replay that is never cut to replay_capacity"),
+])
+def test_one_iteration_passes_when_right_and_names_the_mistake_when_not(wrong, mistake, capsys):
+    result = check_one_iteration(lambda *args: reference_iteration(*args, **(wrong or {})))
+    out = capsys.readouterr().out
+    assert bool(result) == (wrong is None), out
+    if mistake:
+        assert f"looks like {mistake}" in out, out

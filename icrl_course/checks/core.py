@@ -91,6 +91,8 @@ class Case:
     """True for functions whose contract is to change their inputs in place."""
     atol: float | None = None
     rtol: float | None = None
+    shown: str | None = None
+    """How to show the inputs in a failure report, for inputs whose repr says nothing (networks, optimisers)."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,8 @@ def _values(array: np.ndarray) -> str:
 
 
 def _show_inputs(case: Case) -> str:
+    if case.shown is not None:
+        return case.shown
     parts = [show(a, 120) for a in case.args]
     parts += [f"{k}={show(v, 120)}" for k, v in (case.kwargs or {}).items()]
     return ", ".join(parts) if parts else "(no arguments)"
