@@ -8,6 +8,9 @@ generated from a jupytext percent-format source (see course/README.md):
     course/exercises/NN_slug.py  -> solutions/NN_slug.ipynb  (marker lines removed)
                                  -> exercises/NN_slug.ipynb  (solution blocks replaced
                                     by a TODO and ``raise NotImplementedError``)
+    every lesson's title         -> index.ipynb, the landing page JupyterLab opens
+                                    at the repository root (links to every lesson,
+                                    exercise and solution)
 
 Usage (from the repository root):
 
@@ -65,12 +68,12 @@ class Target:
 
     source: Path
     output: Path
-    kind: str  # "lesson", "solution" or "exercise"
+    kind: str  # "lesson", "solution", "exercise" or "index" (source: the lessons' folder)
 
     @property
     def executed(self) -> bool:
-        """Lessons and solutions are stored with outputs; exercises never are."""
-        return self.kind != "exercise"
+        """Lessons and solutions are stored with outputs; exercises and the index never are."""
+        return self.kind in ("lesson", "solution")
 
 
 def targets(root: Path = ROOT, only: str | None = None) -> list[Target]:
@@ -86,7 +89,42 @@ def targets(root: Path = ROOT, only: str | None = None) -> list[Target]:
         found.append(Target(source, root / "exercises" / f"{source.stem}.ipynb", "exercise"))
     if only is not None:
         found = [t for t in found if t.source.name.startswith(f"{only}_")]
+    elif found:
+        found.append(Target(root / "course" / "lessons", root / "index.ipynb", "index"))
     return found
+
+
+INDEX_INTRO = """# icrl-course: start here
+
+In-Context Reinforcement Learning, built from scratch: read a lesson in `notebooks/`, then do the
+exercise of the same number in `exercises/` (each check cell tells you what differs and why); the
+completed exercises are in `solutions/`. The README has the set-up and the command line.
+"""
+
+
+def _title(source: Path) -> str:
+    """A lesson's title: its first markdown heading without the "Lesson N —" prefix."""
+    for cell in jupytext.read(source, fmt="py:percent").cells:
+        if cell.cell_type == "markdown":
+            first = cell.source.lstrip().split("\n", 1)[0].lstrip("#").strip()
+            return first.split("—", 1)[1].strip() if "—" in first else first
+    return source.stem
+
+
+def render_index(root: Path) -> nbformat.NotebookNode:
+    """The landing page: one row per lesson source, linking the lesson and, where it has one, its exercise."""
+    rows = ["| # | lesson | exercise | solution |", "| --- | --- | --- | --- |"]
+    for source in sorted((root / "course" / "lessons").glob("[0-9][0-9]_*.py")):
+        name = source.stem
+        has_exercise = (root / "course" / "exercises" / source.name).exists()
+        exercise = f"[exercise](exercises/{name}.ipynb)" if has_exercise else ""
+        solution = f"[solution](solutions/{name}.ipynb)" if has_exercise else ""
+        rows.append(f"| {name[:2]} | [{_title(source)}](notebooks/{name}.ipynb) | {exercise} | {solution} |")
+    cell = nbformat.v4.new_markdown_cell(INDEX_INTRO + "\n" + "\n".join(rows))
+    cell.id = "cell-000"
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    return notebook
 
 
 def _solution_blocks(lines: list[str], where: str) -> list[tuple[int, int]]:
@@ -149,6 +187,8 @@ def exercise_code(source: str, where: str = "cell") -> str:
 
 def render(target: Target) -> nbformat.NotebookNode:
     """The unexecuted notebook ``target``'s source generates now (deterministic ids and metadata)."""
+    if target.kind == "index":
+        return render_index(target.output.parent)
     nb = jupytext.read(target.source, fmt="py:percent")
     cells = []
     for index, cell in enumerate(nb.cells):
