@@ -25,8 +25,8 @@ import pandas as pd
 
 from icrl_course.baselines import ExplorerAgent, QLearningAgent, RandomAgent
 from icrl_course.checkpoints import load_agent, load_model
-from icrl_course.evaluate import compare_agents, held_out_maps, icl_summary, mean_over_episodes
-from icrl_course.trials import per_episode
+from icrl_course.evaluate import compare_agents, held_out_maps
+from icrl_course.trials import episode_table, mean_over_episodes, per_episode
 
 MEAN_GOAL = 0.90
 """Goal: the transformer's mean success over the trial is at least this share of the explorer's."""
@@ -54,7 +54,7 @@ def main() -> None:
     print(f"{len(maps)} held-out maps (paper preset, test split, seed {args.seed}), greedy, {args.episodes} episodes "
           f"of at most {args.max_episode_steps} steps; success with 95% bootstrap CI over maps; checkpoint: {first}\n")
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 30):
-        summary = icl_summary(table)
+        summary = episode_table(table, numbers=None, mean=True)
         print(summary.T.to_string())
     explorer_mean = float(table[table.agent == "explorer"].groupby("lake")["success"].mean().mean())
 

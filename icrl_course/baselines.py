@@ -325,3 +325,37 @@ class ExplorerAgent:
         nrow, ncol = self.geometry.shapes[lake]
         flat = "".join(KNOWLEDGE_LETTERS[c] for c in self.knowledge[lake, : nrow * ncol])
         return [flat[r * ncol:(r + 1) * ncol] for r in range(nrow)]
+
+
+class ForgetfulExplorer(ExplorerAgent):
+    """The explorer, except that it forgets all it knew of a map the moment the map contradicts its memory.
+
+    Why: after a map changes under it (the non-stationary protocol), the plain
+    explorer's memory is wrong and it trusts it anyway: it keeps walking to a
+    goal that moved, and a tile it remembers as safe is never explored again.
+    A step *surprises* this explorer when where it landed (or stands) has a
+    known code that the step contradicts: a remembered safe tile that ended
+    the episode, a remembered goal that did not pay, a remembered hole or goal
+    it stands on. Then it wipes that lake's memory and starts exploring again
+    from what this step showed. On a map that never changes it is never
+    surprised, so it plays exactly like ``ExplorerAgent``.
+    """
+
+    name = "forgetful explorer"
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        standing = self.knowledge[np.arange(len(obs)), obs]
+        self._forget(np.flatnonzero((standing == HOLE) | (standing == GOAL)))
+        return super().act(obs)
+
+    def observe(self, step: Transition) -> None:
+        rows = np.flatnonzero(step.active)
+        landed = np.where(step.terminated[rows], np.where(step.rewards[rows] > 0, GOAL, HOLE), SAFE)
+        known = self.knowledge[rows, step.next_obs[rows]]
+        self._forget(rows[(known != UNKNOWN) & (known != landed)])
+        super().observe(step)
+
+    def _forget(self, lakes: np.ndarray) -> None:
+        if len(lakes):
+            self.knowledge[lakes] = UNKNOWN
+            self._distances = None

@@ -11,6 +11,7 @@ Examples::
     icrl-course train --config icrl_course/configs/paper-small.json --set seed=1
     icrl-course dataset --behaviour "oracle:0.1*0.7,random*0.3" --trials 5000 --out data/mixed.safetensors
     icrl-course evaluate --checkpoint paper-small --maps 200 --ablation
+    icrl-course report                       # results/ and the README's results table, from shipped checkpoints
 
 Errors: a mistake in the command line, a config or a named file ends the
 command with one line on stderr naming what is wrong and how to fix it (exit
@@ -135,12 +136,29 @@ def _evaluate_parser(sub) -> None:
     p.add_argument("--out", type=Path, help="also write the tidy per-map x episode table to this CSV file")
 
 
+def _report_parser(sub) -> None:
+    p = sub.add_parser(
+        "report", formatter_class=RAW, help="rerun the five capability experiments into results/ and the README table",
+        description=(
+            "Run every capability experiment (icrl_course.experiments) on the shipped checkpoints, write tidy CSVs,\n"
+            "summaries with 95% bootstrap CIs and a figures page into --out, and rewrite the README's results table\n"
+            "(between <!-- results:start --> and <!-- results:end -->) from those CSVs. The same seed gives the same\n"
+            "numbers. Full size takes about half an hour of CPU; --smoke runs tiny sizes in seconds (never commit it)."),
+    )
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, for checking that everything runs")
+    p.add_argument("--out", type=Path, default=Path("results"), help="folder for the CSVs and figures (default: results)")
+    p.add_argument("--readme", type=Path, default=Path("README.md"),
+                   help="README whose results table is rewritten (default: README.md); 'none' leaves it alone")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the maps and of play (default: 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="icrl-course", description="In-context reinforcement learning on Frozen Lake.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _train_parser(sub)
     _dataset_parser(sub)
     _evaluate_parser(sub)
+    _report_parser(sub)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     for command in sub.choices.values():  # also after the command: icrl-course train ... --debug
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -190,7 +208,8 @@ def _dataset(args) -> int:
 def _evaluate(args) -> int:
     from icrl_course.checkpoints import load_agent
     from icrl_course.envs import MapDistribution
-    from icrl_course.evaluate import BASELINES, compare_agents, held_out_maps, icl_summary
+    from icrl_course.evaluate import BASELINES, compare_agents, held_out_maps
+    from icrl_course.trials import episode_table
 
     names = _baseline_names(args.baselines)
     maps = held_out_maps(args.maps, getattr(MapDistribution, args.preset)(), seed=args.seed)
@@ -205,7 +224,14 @@ def _evaluate(args) -> int:
     import pandas as pd
 
     with pd.option_context("display.width", 250, "display.max_columns", 20):
-        print(icl_summary(table).to_string())
+        print(episode_table(table, numbers=None, mean=True).to_string())
+    return 0
+
+
+def _report(args) -> int:
+    from icrl_course.report import report
+
+    report(args.out, smoke=args.smoke, readme=None if str(args.readme) == "none" else args.readme, seed=args.seed)
     return 0
 
 
@@ -283,6 +309,18 @@ def _validate(args) -> None:
             raise UsageError(f"--checkpoint: {err}") from None
         if args.out is not None:
             _check_output_file(args.out, "--out")
+    elif args.command == "report":
+        from icrl_course.report import END, START
+
+        if args.out.exists() and not args.out.is_dir():
+            raise UsageError(f"--out {args.out} is a file: give a folder (it is created when missing)")
+        _check_writable_folder(args.out, "--out")
+        if str(args.readme) != "none":
+            if not args.readme.is_file():
+                raise UsageError(f"--readme {args.readme} is not a file: give the README to update, or 'none'")
+            text = args.readme.read_text()
+            if text.count(START) != 1 or text.count(END) != 1:
+                raise UsageError(f"--readme {args.readme} needs one {START} line and one {END} line around the results table")
 
 
 # ------------------------------------------------------------------------ one error path
@@ -338,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     130 interrupted.
     """
     args = build_parser().parse_args(argv)
-    handlers = {"train": _train, "dataset": _dataset, "evaluate": _evaluate}
+    handlers = {"train": _train, "dataset": _dataset, "evaluate": _evaluate, "report": _report}
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning(args.command)

@@ -9,21 +9,19 @@ curve is put beside agents whose learning we understand: random play (the
 floor), tabular Q-learning inside the trial (learning from scratch) and the
 map-memorising explorer (about as fast as learning from experience alone can
 be). ``compare_agents`` runs all of them on the same maps with the same seed;
-``icl_summary`` turns the result into the per-episode table with bootstrap
-confidence intervals that benchmarks and lessons print.
+``trials.episode_table`` turns the result into the per-episode table with
+bootstrap confidence intervals that benchmarks and lessons print.
 """
 
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from icrl_course.baselines import ExplorerAgent, OracleAgent, QLearningAgent, RandomAgent
 from icrl_course.envs import LakeMap, MapDistribution
-from icrl_course.runtime import as_rng
-from icrl_course.trials import Agent, per_episode, run_trials
+from icrl_course.trials import Agent, run_trials
 
 BASELINES = {"random": RandomAgent, "q-learning": QLearningAgent, "explorer": ExplorerAgent, "oracle": OracleAgent}
 """The yardsticks by name, each built with its documented defaults."""
@@ -55,41 +53,3 @@ def compare_agents(
                             is_slippery=is_slippery, agent_name=name, progress=progress)
         tables.append(result.table)
     return pd.concat(tables, ignore_index=True)
-
-
-def mean_over_episodes(table: pd.DataFrame, metric: str = "success", confidence: float = 0.95, n_boot: int = 2000,
-                       seed: int | np.random.Generator | None = 0) -> pd.DataFrame:
-    """Per agent: ``metric`` averaged over all episodes and maps, with a bootstrap CI over maps.
-
-    Returns columns ``agent``, ``mean``, ``low``, ``high``, ``n_maps``.
-    """
-    rng = as_rng(seed)
-    rows = []
-    for name, part in table.groupby("agent", sort=False):
-        per_map = part.groupby("lake")[metric].mean().to_numpy(dtype=np.float64)
-        n = len(per_map)
-        boot = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) @ per_map / n
-        tail = (1.0 - confidence) / 2 * 100
-        low, high = np.percentile(boot, [tail, 100 - tail])
-        rows.append({"agent": name, "mean": per_map.mean(), "low": low, "high": high, "n_maps": n})
-    return pd.DataFrame(rows)
-
-
-def icl_summary(table: pd.DataFrame, confidence: float = 0.95, n_boot: int = 2000, digits: int = 2,
-                seed: int = 0) -> pd.DataFrame:
-    """Agent x episode table of success ``mean [low, high]``, plus the mean over all episodes.
-
-    Episodes are numbered from 1, as people count them.
-    """
-    curve = per_episode(table, "success", confidence, n_boot, seed)
-    overall = mean_over_episodes(table, "success", confidence, n_boot, seed)
-
-    def fmt(r) -> str:
-        return f"{r['mean']:.{digits}f} [{r['low']:.{digits}f}, {r['high']:.{digits}f}]"
-
-    wide = curve.assign(text=curve.apply(fmt, axis=1), column=[f"ep {e + 1}" for e in curve["episode"]]).pivot(
-        index="agent", columns="column", values="text")
-    wide = wide[[f"ep {k + 1}" for k in sorted(curve["episode"].unique())]]
-    wide["mean"] = overall.set_index("agent").apply(fmt, axis=1)
-    wide.columns.name = None
-    return wide.loc[list(dict.fromkeys(table["agent"]))]

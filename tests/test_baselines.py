@@ -1,6 +1,7 @@
 """The baseline agents: what each yardstick promises, shown on the smallest case that proves it."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from icrl_course.baselines import (
@@ -9,6 +10,7 @@ from icrl_course.baselines import (
     SAFE,
     UNKNOWN,
     ExplorerAgent,
+    ForgetfulExplorer,
     LakeGeometry,
     OracleAgent,
     QLearningAgent,
@@ -18,7 +20,7 @@ from icrl_course.baselines import (
     q_learning_update,
 )
 from icrl_course.envs import DOWN, LEFT, RIGHT, UP, LakeMap, MapDistribution
-from icrl_course.trials import Schedule, run_trials
+from icrl_course.trials import Schedule, Transition, run_trials
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +232,44 @@ def test_paper_schedule_makes_even_the_oracle_start_at_random():
     maps = MapDistribution.paper().sample_many(40, seed=2, split="test")
     summary = run_trials(OracleAgent(), maps, episodes=30, schedule=Schedule.paper(), seed=0).per_episode()
     assert summary["mean"].iloc[0] < 0.5 and (summary["mean"].iloc[20:] == 1.0).all()
+
+
+# ------------------------------------------------------------------------------ forgetful explorer
+def _one_step(obs, action, reward, next_obs, terminated):
+    return Transition(np.array([obs]), np.array([action]), np.array([reward]), np.array([next_obs]),
+                      np.array([terminated]), np.array([False]), np.array([True]))
+
+
+def test_forgetful_explorer_forgets_the_map_when_a_remembered_safe_tile_is_a_hole():
+    agent = ForgetfulExplorer()
+    agent.begin([LakeMap.from_rows(["SFFF", "FFFG"])], np.random.default_rng(0))
+    agent.act(np.array([0]))
+    for here, there in ((0, 1), (1, 2), (2, 6)):
+        agent.observe(_one_step(here, 2 if there == here + 1 else 1, 0.0, there, False))
+    assert agent.knowledge_rows(0) == ["FFF?", "??F?"]
+    agent.observe(_one_step(6, 3, 0.0, 2, True))  # 2 was safe; now stepping there ends the episode without reward
+    assert agent.knowledge_rows(0) == ["??H?", "??F?"]
+
+
+def test_forgetful_explorer_forgets_when_a_remembered_goal_does_not_pay_and_when_it_stands_on_one():
+    agent = ForgetfulExplorer()
+    agent.begin([LakeMap.from_rows(["SFG"])], np.random.default_rng(0))
+    agent.act(np.array([0]))
+    agent.observe(_one_step(0, 2, 0.0, 1, False))
+    agent.observe(_one_step(1, 2, 1.0, 2, True))
+    assert agent.knowledge_rows(0) == ["FFG"]
+    agent.observe(_one_step(1, 2, 0.0, 2, False))  # the goal moved: 2 is plain ice now
+    assert agent.knowledge_rows(0) == ["?FF"]
+    twin = ForgetfulExplorer()
+    twin.begin([LakeMap.from_rows(["SFG"])], np.random.default_rng(0))
+    twin.observe(_one_step(1, 2, 1.0, 2, True))
+    twin.act(np.array([2]))  # placed on the remembered goal: a start now, so the memory is wrong
+    assert twin.knowledge_rows(0) == ["??F"]
+
+
+def test_forgetful_explorer_is_the_explorer_on_a_map_that_never_changes():
+    maps = MapDistribution.paper().sample_many(20, seed=5, split="test")
+    plain = run_trials(ExplorerAgent(), maps, episodes=6, seed=3, max_episode_steps=25).table
+    forgetful = run_trials(ForgetfulExplorer(), maps, episodes=6, seed=3, max_episode_steps=25).table
+    columns = ["lake", "episode", "return", "length", "success"]
+    pd.testing.assert_frame_equal(plain[columns], forgetful[columns])

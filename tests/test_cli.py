@@ -28,6 +28,7 @@ def sub_help(command: str) -> str:
                  "--slippery", "--seed"]),
     ("evaluate", ["--checkpoint", "--maps", "--preset", "--episodes", "--max-episode-steps", "--baselines",
                   "--ablation", "--seed", "--out"]),
+    ("report", ["--smoke", "--out", "--readme", "--seed"]),
 ])
 def test_help_explains_every_option(command, options):
     parser = build_parser()

@@ -45,13 +45,13 @@ from plotly.subplots import make_subplots
 from icrl_course.baselines import ExplorerAgent, QLearningAgent, RandomAgent
 from icrl_course.checkpoints import available, load_agent, load_network
 from icrl_course.data import generate_trials, parse_behaviours, save_dataset
-from icrl_course.evaluate import compare_agents, held_out_maps, icl_summary
+from icrl_course.evaluate import compare_agents, held_out_maps
 from icrl_course.plots import learning_curve, trial_figure
 from icrl_course.runtime import full_or_smoke, smoke
 from icrl_course.train.config import TrainConfig
 from icrl_course.train.log import read_metrics
 from icrl_course.train.loop import train
-from icrl_course.trials import run_trials
+from icrl_course.trials import episode_table, run_trials
 
 torch.set_num_threads(1)  # a model this small runs fastest on one thread (threads cost more than they save)
 pd.set_option("display.width", 160)
@@ -214,7 +214,7 @@ table = compare_agents(agents, maps, episodes=10, max_episode_steps=25, seed=0)
 learning_curve(table, title=f"success per episode, {len(maps)} held-out maps<br>(95% bootstrap CI over maps)")
 
 # %%
-icl_summary(table)[["ep 1", "ep 2", "ep 5", "ep 10", "mean"]]
+episode_table(table, numbers=(1, 2, 5, 10), mean=True)
 
 # %% [markdown]
 # ### The claim, with a confidence interval
