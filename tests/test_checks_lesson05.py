@@ -1,12 +1,11 @@
 """Lesson 5's checks: correct functions pass; realistic bugs fail, naming the case they break."""
 
-import numpy as np
 import pytest
 
 from icrl_course.checks.lesson05 import (
-    check_epsilon_schedule, check_one_iteration, check_paired_bootstrap, check_sample_batch, reference_iteration,
-    reference_paired_bootstrap,
+    check_epsilon_schedule, check_one_iteration, check_paired_difference, check_sample_batch, reference_iteration,
 )
+from icrl_course.stats import paired_difference, unpaired_difference
 from icrl_course.tokenize import pack
 
 
@@ -115,31 +114,22 @@ def test_library_reference_passes_its_own_check(capsys):
 # ------------------------------------------------------------------------ one iteration and the paired bootstrap
 
 
-def unpaired_bootstrap(after, before, n_boot=10_000, seed=0, confidence=0.95):
-    rng = np.random.default_rng(seed)
-    after, before = np.asarray(after, float), np.asarray(before, float)
-    a = after[rng.integers(0, len(after), size=(n_boot, len(after)))].mean(1)
-    b = before[rng.integers(0, len(before), size=(n_boot, len(before)))].mean(1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(a - b, [tail, 100 - tail])
-    return after.mean() - before.mean(), low, high
-
-
 @pytest.mark.parametrize("wrong, mistake", [
-    (lambda a, b, **k: reference_paired_bootstrap(b, a, **k), "wrong sign"),
-    (unpaired_bootstrap, "an unpaired bootstrap"),
-    (lambda a, b, n_boot=10_000, seed=0, confidence=0.95: reference_paired_bootstrap(a, b, n_boot, seed, 2 * confidence - 1),
+    (lambda a, b, **k: paired_difference(b, a, **k), "wrong sign"),
+    (unpaired_difference, "an unpaired bootstrap"),
+    (lambda a, b, confidence=0.95, n_boot=2000, seed=0: paired_difference(a, b, 2 * confidence - 1, n_boot, seed),
      "tails of 1 - confidence on each side"),
 ])
-def test_a_wrong_paired_bootstrap_is_named_by_its_mistake(wrong, mistake, capsys):
-    assert not check_paired_bootstrap(wrong)
+def test_a_wrong_paired_difference_is_named_by_its_mistake(wrong, mistake, capsys):
+    assert not check_paired_difference(wrong)
     out = capsys.readouterr().out
     assert f"looks like {mistake}" in out, out
 
 
-def test_a_correct_paired_bootstrap_passes_and_a_list_is_not_a_tuple(capsys):
-    assert check_paired_bootstrap(reference_paired_bootstrap)
-    assert not check_paired_bootstrap(lambda *a, **k: list(reference_paired_bootstrap(*a, **k)))
+def test_a_correct_paired_difference_passes_a_plain_tuple_too_and_a_list_is_refused(capsys):
+    assert check_paired_difference(paired_difference)
+    assert check_paired_difference(lambda *a, **k: tuple(paired_difference(*a, **k)))
+    assert not check_paired_difference(lambda *a, **k: list(paired_difference(*a, **k)))
     assert "must return a tuple (mean, low, high)" in capsys.readouterr().out
 
 

@@ -174,28 +174,30 @@ pd.DataFrame(rows)
 # A confidence interval for the mean of such paired differences comes from a **paired bootstrap**:
 # resample *maps* with replacement, keeping both numbers of a map together, and take the mean
 # difference of each resample; the middle `confidence` of those means is the interval. Write
-# `paired_bootstrap(after, before, n_boot, seed, confidence)` returning `(mean, low, high)` of
-# `after - before`. Draw the resampled map indices as
-# `np.random.default_rng(seed).integers(0, n, size=(n_boot, n))` and use `np.percentile` with tails of
-# `(1 - confidence) / 2` on each side, so the check can compare numbers exactly.
+# `paired_difference(a, b, confidence, n_boot, seed)` returning `(mean, low, high)` of `a - b`, the
+# way `icrl_course.stats` does it, so the check can compare numbers exactly: draw how often each of the
+# n maps appears in each resample with `np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n),
+# size=n_boot)`, average the differences with those counts, and take `np.percentile` with tails of
+# `(1 - confidence) / 2` on each side.
 
 # %%
-def paired_bootstrap(after, before, n_boot=10_000, seed=0, confidence=0.95):
-    """Mean of ``after - before`` (paired by map) and its percentile bootstrap CI over maps."""
+def paired_difference(a, b, confidence=0.95, n_boot=2000, seed=0):
+    """Mean of ``a - b`` (paired by map) and its percentile bootstrap interval over maps."""
     ### BEGIN SOLUTION
-    # TODO: one difference per map; resample maps (rows of indices), average, take the percentiles
-    diff = np.asarray(after, dtype=np.float64) - np.asarray(before, dtype=np.float64)
-    rows = np.random.default_rng(seed).integers(0, len(diff), size=(n_boot, len(diff)))
+    # TODO: one difference per map; resample maps with multinomial counts, average, take the percentiles
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    n = len(diff)
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=n_boot)
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(diff[rows].mean(axis=1), [tail, 100 - tail])
+    low, high = np.percentile(counts @ diff / n, [tail, 100 - tail])
     return float(diff.mean()), float(low), float(high)
     ### END SOLUTION
 
 
 # %%
-from icrl_course.checks.lesson05 import check_paired_bootstrap
+from icrl_course.checks.lesson05 import check_paired_difference
 
-check_paired_bootstrap(paired_bootstrap)
+check_paired_difference(paired_difference)
 
 # %% [markdown]
 # Now the experiment, on held-out test maps:
@@ -209,7 +211,7 @@ gain = {}
 for name, part in table.groupby("agent", sort=False):
     success = part.pivot(index="lake", columns="episode", values="success").astype(float)
     gain[name] = (success[9] - success[0]).to_numpy()
-mean, low, high = paired_bootstrap(gain["context"], gain["reset"])
+mean, low, high = paired_difference(gain["context"], gain["reset"])
 print(f"{len(maps)} maps: gain with the context minus gain without = {mean:+.2f}, 95% CI [{low:+.2f}, {high:+.2f}]")
 
 # %% [markdown]

@@ -221,7 +221,7 @@ episode_table(table, numbers=(1, 2, 5, 10), mean=True)
 #
 # "Climbs" and "flat" are claims about a difference: episode 10's success minus episode 1's, on the
 # same maps. So we measure that difference map by map and put a **paired bootstrap** CI on its mean
-# (resample maps, keep each map's two episodes together). On 100 test maps from a fixed seed — the same
+# (`icrl_course.stats.paired_difference`: resample maps, keep each map's two episodes together). On 100 test maps from a fixed seed — the same
 # maps, seeds and bootstrap as `tests/test_shipped_checkpoint.py`, which fails if the shipped
 # checkpoint ever loses the climb or the ablation stops being flat:
 
@@ -229,15 +229,7 @@ episode_table(table, numbers=(1, 2, 5, 10), mean=True)
 # NBVAL_CHECK_OUTPUT
 import numpy as np
 
-
-def paired_bootstrap(after, before, n_boot=10_000, seed=0, confidence=0.95):
-    """Mean of after - before (paired by map) and its percentile bootstrap CI, resampling maps."""
-    diff = np.asarray(after, dtype=np.float64) - np.asarray(before, dtype=np.float64)
-    rows = np.random.default_rng(seed).integers(0, len(diff), size=(n_boot, len(diff)))
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(diff[rows].mean(axis=1), [tail, 100 - tail])
-    return diff.mean(), low, high
-
+from icrl_course.stats import paired_difference
 
 claim_maps = held_out_maps(100, seed=0)  # the same in smoke and full runs: the printed numbers are checked
 claim = compare_agents({"transformer": agents["transformer"],
@@ -247,10 +239,10 @@ gains = {}
 for name, part in claim.groupby("agent", sort=False):
     success = part.pivot(index="lake", columns="episode", values="success").astype(float)
     gains[name] = success[9] - success[0]  # episodes are numbered from 0 in the table
-    gain, low, high = paired_bootstrap(success[9], success[0])
+    gain, low, high = paired_difference(success[9], success[0])
     print(f"{name:>13}: episode 1 {success[0].mean():.2f} -> episode 10 {success[9].mean():.2f}, "
           f"gain {gain:+.2f}, 95% paired CI [{low:+.2f}, {high:+.2f}]")
-gain, low, high = paired_bootstrap(gains["transformer"], gains["context reset"])
+gain, low, high = paired_difference(gains["transformer"], gains["context reset"])
 print(f"gain with the context minus gain without: {gain:+.2f}, 95% paired CI [{low:+.2f}, {high:+.2f}]")
 
 # %% [markdown]

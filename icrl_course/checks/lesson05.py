@@ -14,8 +14,8 @@ and the same iteration built from the library's pieces on identical copies of
 a tiny network, optimiser, replay and generator, and compares the replay, the
 loss and both networks' weights afterwards; known mistakes (learning before
 the new trials are in, no cap, greedy play, test maps, one update) are named.
-``check_paired_bootstrap`` compares with the paired percentile bootstrap over
-maps and names the sign, pairing and tail mistakes.
+``check_paired_difference`` compares with ``icrl_course.stats.paired_difference``
+and names the sign, pairing and tail mistakes.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from icrl_course.checks.core import Case, CheckResult, Mistake, Property, run_check
+from icrl_course.stats import Interval, paired_difference, unpaired_difference
 from icrl_course.tokenize.base import EncodedTrial, StepBatch
 from icrl_course.train.config import linear_schedule
 from icrl_course.train.replay import sample_batch
@@ -231,40 +232,17 @@ def check_one_iteration(one_iteration) -> CheckResult:
 
 
 # ------------------------------------------------------------------------ paired bootstrap
-def reference_paired_bootstrap(after, before, n_boot=10_000, seed=0, confidence=0.95):
-    """Mean of ``after - before`` (paired by map) and its percentile bootstrap CI, resampling maps.
-
-    Stands in for ``icrl_course.stats`` until that module is merged.
-    """
-    diff = np.asarray(after, dtype=np.float64) - np.asarray(before, dtype=np.float64)
-    rows = np.random.default_rng(seed).integers(0, len(diff), size=(n_boot, len(diff)))
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(diff[rows].mean(axis=1), [tail, 100 - tail])
-    return float(diff.mean()), float(low), float(high)
-
-
-def _unpaired(after, before, n_boot=10_000, seed=0, confidence=0.95):
-    after, before = np.asarray(after, dtype=np.float64), np.asarray(before, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    rows_a, rows_b = (rng.integers(0, len(after), size=(n_boot, len(after))) for _ in range(2))
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(after[rows_a].mean(1) - before[rows_b].mean(1), [tail, 100 - tail])
-    return float(after.mean() - before.mean()), float(low), float(high)
-
-
-def _tails_wrong(after, before, n_boot=10_000, seed=0, confidence=0.95):
-    diff = np.asarray(after, dtype=np.float64) - np.asarray(before, dtype=np.float64)
-    rows = np.random.default_rng(seed).integers(0, len(diff), size=(n_boot, len(diff)))
-    low, high = np.percentile(diff[rows].mean(axis=1), [(1 - confidence) * 100, confidence * 100])
-    return float(diff.mean()), float(low), float(high)
+def _tails_wrong(a, b, confidence=0.95, n_boot=2000, seed=0):
+    """Tails of 1 - confidence on each side: a narrower interval than asked for."""
+    return paired_difference(a, b, 2 * confidence - 1, n_boot, seed)
 
 
 BOOTSTRAP_MISTAKES = (
-    Mistake("wrong sign: before - after", lambda a, b, *r, **k: reference_paired_bootstrap(b, a, *r, **k),
-            "the difference is after - before: a gain is positive"),
-    Mistake("an unpaired bootstrap (after and before resampled separately)", _unpaired,
-            "resample maps, not values: draw one set of map indices per resample and take both episodes of those maps"),
-    Mistake("tails of 1 - confidence on each side (a 90% interval)", _tails_wrong,
+    Mistake("wrong sign: b - a", lambda a, b, *rest, **kw: paired_difference(b, a, *rest, **kw),
+            "the difference is a - b (after - before): a gain is positive"),
+    Mistake("an unpaired bootstrap (a's and b's maps resampled separately)", unpaired_difference,
+            "resample maps, not values: one set of resampled maps per resample, both numbers of each map"),
+    Mistake("tails of 1 - confidence on each side (a narrower interval)", _tails_wrong,
             "a 95% interval leaves 2.5% in each tail: percentiles 100 * (1 - confidence) / 2 and 100 - that"),
 )
 
@@ -276,23 +254,25 @@ def bootstrap_cases() -> list[Case]:
     return [
         Case("four maps by hand: differences 1, 1, 0, 0", (np.array([1, 1, 1, 0]), np.array([0, 0, 1, 0])),
              kwargs={"n_boot": 2000, "seed": 0}, mistakes=BOOTSTRAP_MISTAKES,
-             hint="diff = after - before per map; resample rows of diff with rng.integers(0, n, size=(n_boot, n))"),
+             hint="diff = a - b per map; counts = rng.multinomial(n, [1 / n] * n, size=n_boot); means = counts @ diff / n"),
         Case("no change at all: the interval is [0, 0]", (np.ones(5), np.ones(5)), kwargs={"n_boot": 500, "seed": 1},
              mistakes=BOOTSTRAP_MISTAKES, hint="identical inputs give mean 0 and CI [0, 0]"),
-        Case("60 maps of 0/1 successes, 90% interval", (after, before), kwargs={"n_boot": 5000, "seed": 2, "confidence": 0.9},
-             mistakes=BOOTSTRAP_MISTAKES, hint="use confidence: tails of (1 - confidence) / 2 each"),
+        Case("60 maps of 0/1 successes, 90% interval", (after, before),
+             kwargs={"confidence": 0.9, "n_boot": 5000, "seed": 2}, mistakes=BOOTSTRAP_MISTAKES,
+             hint="use confidence: tails of (1 - confidence) / 2 each"),
     ]
 
 
-def _as_floats(fn):
+def _as_interval(fn):
     def run(*args, **kwargs):
         result = fn(*args, **kwargs)
         if not (isinstance(result, tuple) and len(result) == 3):
-            raise TypeError(f"paired_bootstrap must return a tuple (mean, low, high), got {type(result).__name__}")
-        return tuple(float(x) for x in result)
+            raise TypeError(f"paired_difference must return a tuple (mean, low, high), got {type(result).__name__}")
+        return Interval(*(float(x) for x in result))
     return run
 
 
-def check_paired_bootstrap(paired_bootstrap) -> CheckResult:
-    """Check a learner's ``paired_bootstrap(after, before, n_boot, seed, confidence) -> (mean, low, high)``."""
-    return run_check("paired_bootstrap", _as_floats(paired_bootstrap), reference_paired_bootstrap, bootstrap_cases())
+def check_paired_difference(learner_paired_difference) -> CheckResult:
+    """Check a learner's ``paired_difference(a, b, confidence, n_boot, seed) -> (mean, low, high)`` against
+    ``icrl_course.stats.paired_difference``."""
+    return run_check("paired_difference", _as_interval(learner_paired_difference), paired_difference, bootstrap_cases())
