@@ -190,8 +190,9 @@ print(f"double DQN, independent one mean V: {bootstrap_values(online['q'], indep
 # ## 4. The loss, and a target network kept in float32
 #
 # The loss compares Q(s_t, a_t), the output at step t for the action actually taken, with the target,
-# averaged over valid steps. `DQNConfig` holds the knobs: gamma 0.9 and the paper's reward scale of 30
-# (the goal's reward of 1 becomes 30), Huber or squared loss, n-step returns, and the Polyak rate.
+# averaged over valid steps. `DQNConfig` holds the knobs: gamma 0.9, a reward scale (the paper multiplies
+# the goal's reward of 1 by 30 to suit a pre-trained Llama's logits; the default, 1, leaves rewards as they
+# are), Huber or squared loss, n-step returns, and the Polyak rate.
 # n-step returns (`n_step > 1`) propagate a reward faster, but they are **not unbiased off-policy**: the
 # n - 1 actions inside the window were chosen by the behaviour policy that filled the replay (epsilon-
 # greedy, and older versions of the network), not by the greedy policy the target estimates, so they
