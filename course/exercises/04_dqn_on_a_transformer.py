@@ -201,7 +201,8 @@ check_attend_cached(attend_cached)
 # The library's transformer does the same in `CausalSelfAttention.forward` with its `KVCache`
 # (`icrl_course/models/transformer.py`), per layer, with rotary positions applied to q and k before
 # they are cached; lesson 4 showed its Q-values equal a full pass's to float precision.
-#
+
+# %% [markdown]
 # ## Recap
 #
 # - V(s) is the target network's value of the action the online network prefers (double DQN), or
