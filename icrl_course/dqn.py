@@ -27,13 +27,15 @@ Choices, stated once (each has a test in ``tests/test_dqn.py``):
   terminal, which would teach the model that running out of time is a dead
   end. The same holds for the last step of a row cut by packing. With
   ``n_step > 1`` a step whose n-step window meets such a cut bootstraps from
-  the last state before the cut instead (a shorter, still unbiased return),
-  so only the cut step itself is lost.
+  the last state before the cut instead (a shorter return), so only the cut
+  step itself is lost. n-step returns are biased off-policy: the actions inside
+  the window are the behaviour policy's, not the greedy one's.
 * **Padding contributes nothing**: steps where ``step_mask`` is False are
   neither targets nor successors.
-* **The target network stays in float32**: Polyak averaging with a small tau
-  moves each weight by a tiny amount that bfloat16 rounds away (another flaw of
-  the paper's code); ``polyak_update`` refuses a low-precision target.
+* **The target network stays in float32**: bfloat16 rounds away any Polyak step
+  smaller than about 2^-8 of a weight, so a bfloat16 target stops about
+  2^-8 / tau of each weight short of the online one (another flaw of the
+  paper's code); ``polyak_update`` refuses a low-precision target.
 """
 
 from __future__ import annotations

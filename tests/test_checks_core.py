@@ -1,12 +1,13 @@
 """The exercise-feedback engine: what a learner sees when their function is right, wrong or unfinished."""
 
+import collections
 from typing import NamedTuple
 
 import numpy as np
 import pytest
 import torch
 
-from icrl_course.checks.core import Case, Property, compare, run_check
+from icrl_course.checks.core import Case, Mistake, Property, compare, run_check
 
 
 def discounted_return(rewards, gamma):
@@ -201,3 +202,67 @@ def test_compare_handles_none_and_nan():
     assert "expected NoneType, got int" in compare(None, 0).detail
     assert compare(float("nan"), float("nan")).same
     assert not compare(np.array([np.nan]), np.array([0.0])).same
+
+
+# ------------------------------------------------------------------ feedback that names the mistake
+def tril(n):
+    return torch.ones(n, n, dtype=torch.bool).tril()
+
+
+def test_a_list_where_a_tuple_is_expected_is_refused_with_both_types():
+    verdict = compare((1, 2), [1, 2])
+    assert not verdict.same and "expected a tuple, got a list" in verdict.detail
+
+
+def test_an_array_diff_shows_the_values_and_the_field_name():
+    Pair = collections.namedtuple("Pair", ["targets", "valid"])
+    expected = Pair(np.array([1.0, 2.0, 3.0]), np.array([True, False, True]))
+    verdict = compare(expected, Pair(np.array([1.0, 2.5, 3.0]), np.array([True, False, True])))
+    assert verdict.detail == ".targets: max abs diff 0.5 at index (1,): expected 2, got 2.5"
+    verdict = compare(expected, Pair(expected.targets, np.array([True, True, True])))
+    assert verdict.detail == ".valid: 1 of 3 values differ, first at index (1,): expected False, got True"
+
+
+def test_a_transposed_shape_is_called_swapped_axes():
+    verdict = compare(np.zeros((2, 3)), np.zeros((3, 2)))
+    assert "the last two axes look swapped" in verdict.detail
+
+
+@pytest.mark.parametrize("wrong, name", [
+    (lambda n: tril(n).T, "swapped axes"),
+    (lambda n: -torch.arange(float(n)), "wrong sign"),
+])
+def test_generic_mistakes_are_named_with_their_hint(wrong, name, capsys):
+    reference = tril if name == "swapped axes" else (lambda n: torch.arange(float(n)))
+    result = run_check("f", wrong, reference, [Case("n=4", (4,), hint="the case's own hint")])
+    out = capsys.readouterr().out
+    assert not result and f"looks like {name}" in out and "the case's own hint" not in out
+
+
+def test_a_case_mistake_is_named_and_its_hint_replaces_the_cases():
+    strict = Mistake("off-by-one: no token sees itself", lambda n: tril(n) & ~torch.eye(n, dtype=torch.bool),
+                     "use j <= i, not j < i")
+    lines = []
+    run_check("mask", lambda n: torch.ones(n, n, dtype=torch.bool).tril(-1), tril,
+              [Case("n=3", (3,), hint="the case's own hint", mistakes=(strict,))], out=lines.append)
+    assert "looks like off-by-one: no token sees itself" in lines[0] and "hint:     use j <= i, not j < i" in lines[0]
+
+
+def test_two_mistakes_with_the_same_answer_are_told_apart_by_the_other_cases():
+    doubled = Mistake("doubled", lambda x: 2 * x, "multiply once")
+    squared = Mistake("squared", lambda x: x * x, "do not square")
+    cases = [Case(f"x={x}", (x,), mistakes=(doubled, squared)) for x in (2, 3)]  # 2 * 2 == 2 ** 2
+    lines = []
+    run_check("f", lambda x: x * x, lambda x: x, cases, out=lines.append)
+    assert "looks like squared" in lines[0]
+
+
+def test_a_crash_shows_the_learners_own_line():
+    def learner(xs):
+        total = 0
+        return xs[len(xs)] + total
+
+    lines = []
+    run_check("f", learner, lambda xs: xs[-1], [Case("three", ([1, 2, 3],))], out=lines.append)
+    assert "raised IndexError" in lines[0] and "return xs[len(xs)] + total" in lines[0]
+    assert f"line {learner.__code__.co_firstlineno + 2} of learner" in lines[0]

@@ -63,21 +63,23 @@ def test_check_step_passes_a_correct_step(capsys):
 
 
 @pytest.mark.parametrize(
-    ("buggy", "case"),
+    ("buggy", "case", "mistake"),
     [
-        (step_wrapping_at_row_ends, "right into the wall at the top-right corner"),
-        (step_clamping_one_too_far, "right into the wall at the top-right corner"),
-        (step_swapping_rows_and_cols, "right into the wall at the top-right corner"),
-        (step_walking_through_goals, "stepping onto the goal"),
-        (step_rewarding_holes, "stepping onto a hole"),
+        (step_wrapping_at_row_ends, "right into the wall at the top-right corner", "wraps at the end of a row"),
+        (step_clamping_one_too_far, "right into the wall at the top-right corner", "an off-by-one clamp"),
+        (step_swapping_rows_and_cols, "right into the wall at the top-right corner", "rows and columns swapped"),
+        (step_walking_through_goals, "stepping onto the goal", "a goal that does not end the episode"),
+        (step_rewarding_holes, "stepping onto a hole", "a reward for falling into a hole"),
     ],
     ids=["wraps-at-row-end", "clamps-one-too-far", "swaps-rows-and-cols", "goal-passable", "reward-on-hole"],
 )
-def test_check_step_names_the_case_a_bug_fails(buggy, case, capsys):
+def test_check_step_names_the_case_and_the_mistake_a_bug_makes(buggy, case, mistake, capsys):
     result = check_step(buggy)
     assert not result and result.implemented
     assert result.failed_case.startswith(case)
-    assert f"case '{result.failed_case}'" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"case '{result.failed_case}'" in out and "looks like" in out and mistake in out, out
+    assert "clamp the row" not in out or mistake == "an off-by-one clamp"  # the hint follows the mistake, not the case
 
 
 def test_check_step_says_not_implemented_yet(capsys):

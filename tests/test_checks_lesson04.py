@@ -1,8 +1,9 @@
 """Lesson 4's checks: correct functions pass; realistic bugs fail, naming the case they break."""
 
+import pytest
 import torch
 
-from icrl_course.checks.lesson04 import check_bootstrap_values, check_td_targets
+from icrl_course.checks.lesson04 import check_attend_cached, check_bootstrap_values, check_causal_mask, check_td_targets
 
 
 def run(check, fn, capsys):
@@ -58,7 +59,7 @@ def td_targets(online_q, target_q, rewards, terminated, has_next, step_mask, gam
 
 def test_correct_td_targets_pass(capsys):
     result, out = run(check_td_targets, td_targets, capsys)
-    assert result and "all 9 cases pass" in out
+    assert result and "all 8 cases pass" in out
 
 
 def test_bootstrapping_through_a_terminal_step_fails_on_the_first_case(capsys):
@@ -94,3 +95,72 @@ def test_unfinished_td_targets_reads_as_not_implemented(capsys):
         raise NotImplementedError
     result, out = run(check_td_targets, todo, capsys)
     assert not result and not result.implemented and "not implemented yet" in out
+
+
+# --------------------------------------------------------------------------- causal mask and KV cache
+def causal_mask(n):
+    return torch.arange(n)[None, :] <= torch.arange(n)[:, None]
+
+
+@pytest.mark.parametrize("wrong, mistake", [
+    (lambda n: causal_mask(n).T, "swapped axes"),
+    (lambda n: causal_mask(n) & ~torch.eye(n, dtype=torch.bool), "off-by-one: a token cannot see itself"),
+    (lambda n: torch.ones(n, n, dtype=torch.bool), "a missing mask"),
+])
+def test_a_wrong_causal_mask_is_named_by_its_mistake(wrong, mistake, capsys):
+    result, out = run(check_causal_mask, wrong, capsys)
+    assert not result and f"looks like {mistake}" in out, out
+
+
+def attend_cached(q, k, v, cache_k, cache_v):
+    cache_k, cache_v = torch.cat([cache_k, k], dim=2), torch.cat([cache_v, v], dim=2)
+    scores = q @ cache_k.transpose(-1, -2) / q.shape[-1] ** 0.5
+    return torch.softmax(scores, dim=-1) @ cache_v, cache_k, cache_v
+
+
+def test_correct_mask_and_cached_step_pass(capsys):
+    assert run(check_causal_mask, causal_mask, capsys)[0]
+    result, out = run(check_attend_cached, attend_cached, capsys)
+    assert result and "all 3 cases pass" in out
+
+
+def attend_before_caching(q, k, v, cache_k, cache_v):
+    out = torch.softmax(q @ cache_k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1) @ cache_v
+    return out, torch.cat([cache_k, k], dim=2), torch.cat([cache_v, v], dim=2)
+
+
+def attend_unscaled(q, k, v, cache_k, cache_v):
+    cache_k, cache_v = torch.cat([cache_k, k], dim=2), torch.cat([cache_v, v], dim=2)
+    return torch.softmax(q @ cache_k.transpose(-1, -2), dim=-1) @ cache_v, cache_k, cache_v
+
+
+def attend_softmax_over_queries(q, k, v, cache_k, cache_v):
+    cache_k, cache_v = torch.cat([cache_k, k], dim=2), torch.cat([cache_v, v], dim=2)
+    return torch.softmax(q @ cache_k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-2) @ cache_v, cache_k, cache_v
+
+
+@pytest.mark.parametrize("wrong, mistake", [
+    (attend_before_caching, "off-by-one: attending before the new key"),
+    (attend_unscaled, "a missing 1/sqrt(d) scale"),
+    (attend_softmax_over_queries, "swapped axes: the softmax runs over the query axis"),
+])
+def test_a_wrong_cached_step_is_named_by_its_mistake(wrong, mistake, capsys):
+    result, out = run(check_attend_cached, wrong, capsys)
+    assert not result and f"looks like {mistake}" in out, out
+
+
+def test_a_cache_that_does_not_grow_is_a_shape_error_naming_the_axis(capsys):
+    def wrong_axis(q, k, v, cache_k, cache_v):
+        return attend_cached(q, k, v, cache_k, cache_v)[0], cache_k, cache_v
+
+    result, out = run(check_attend_cached, wrong_axis, capsys)
+    assert not result and "append along dim 2" in out
+
+
+def test_a_crash_in_the_cached_step_shows_the_learners_line(capsys):
+    def crashing(q, k, v, cache_k, cache_v):
+        keys = torch.cat([cache_k, k], dim=1)  # the wrong axis: fails on the empty cache
+        return q @ keys.transpose(-1, -2), keys, cache_v
+
+    result, out = run(check_attend_cached, crashing, capsys)
+    assert not result and "raised RuntimeError" in out and "of crashing: keys = torch.cat([cache_k, k], dim=1)" in out

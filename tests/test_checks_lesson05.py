@@ -1,6 +1,11 @@
 """Lesson 5's checks: correct functions pass; realistic bugs fail, naming the case they break."""
 
-from icrl_course.checks.lesson05 import check_epsilon_schedule, check_sample_batch
+import pytest
+
+from icrl_course.checks.lesson05 import (
+    check_epsilon_schedule, check_one_iteration, check_paired_difference, check_sample_batch, reference_iteration,
+)
+from icrl_course.stats import paired_difference, unpaired_difference
 from icrl_course.tokenize import pack
 
 
@@ -104,3 +109,38 @@ def test_library_reference_passes_its_own_check(capsys):
 
     result, _ = run(check_sample_batch, library, capsys)
     assert result
+
+
+# ------------------------------------------------------------------------ one iteration and the paired bootstrap
+
+
+@pytest.mark.parametrize("wrong, mistake", [
+    (lambda a, b, **k: paired_difference(b, a, **k), "wrong sign"),
+    (unpaired_difference, "an unpaired bootstrap"),
+    (lambda a, b, confidence=0.95, n_boot=2000, seed=0: paired_difference(a, b, 2 * confidence - 1, n_boot, seed),
+     "tails of 1 - confidence on each side"),
+])
+def test_a_wrong_paired_difference_is_named_by_its_mistake(wrong, mistake, capsys):
+    assert not check_paired_difference(wrong)
+    out = capsys.readouterr().out
+    assert f"looks like {mistake}" in out, out
+
+
+def test_a_correct_paired_difference_passes_a_plain_tuple_too_and_a_list_is_refused(capsys):
+    assert check_paired_difference(paired_difference)
+    assert check_paired_difference(lambda *a, **k: tuple(paired_difference(*a, **k)))
+    assert not check_paired_difference(lambda *a, **k: list(paired_difference(*a, **k)))
+    assert "must return a tuple (mean, low, high)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, mistake", [
+    (None, None),
+    (dict(order="learn-first"), "off-by-one order: learning before the new trials are in the replay"),
+    (dict(cap=False), "a replay that is never cut to replay_capacity"),
+])
+def test_one_iteration_passes_when_right_and_names_the_mistake_when_not(wrong, mistake, capsys):
+    result = check_one_iteration(lambda *args: reference_iteration(*args, **(wrong or {})))
+    out = capsys.readouterr().out
+    assert bool(result) == (wrong is None), out
+    if mistake:
+        assert f"looks like {mistake}" in out, out

@@ -62,6 +62,44 @@ def code_cells(path: Path) -> list[str]:
     return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
 
 
+AWAITING_FULL_BUILD = {
+    # Committed notebooks whose outputs still come from smoke mode, by "folder/NN" (any slug). The lead
+    # rebuilds them full size (`python tools/build_course.py --only NN --execute`) and deletes the entry.
+    "notebooks/05", "solutions/05",  # retrained paper-small; the lead rebuilds them on the final checkpoint
+    "notebooks/06", "solutions/06",
+    "notebooks/07", "solutions/07",  # written on other branches and built there in smoke mode
+    "notebooks/08", "solutions/08",
+}
+EXECUTED = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+
+
+def awaiting_key(path: Path) -> str:
+    return f"{path.parent.name}/{path.name[:2]}"
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=[awaiting_key(p) for p in EXECUTED])
+def test_committed_notebooks_show_full_size_outputs(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    mode = build_course.build_mode(nb)
+    if awaiting_key(path) in AWAITING_FULL_BUILD:
+        assert mode != "full", f"{path.name} is built full size now: remove {awaiting_key(path)!r} from AWAITING_FULL_BUILD"
+    else:
+        assert mode == "full", (f"{path.relative_to(ROOT)} was built in {mode or 'an unknown'} mode: a learner would read "
+                                f"smoke-sized numbers as results; rebuild with `python tools/build_course.py "
+                                f"--only {path.name[:2]} --execute`")
+
+
+@pytest.mark.parametrize("path", EXECUTED, ids=[awaiting_key(p) for p in EXECUTED])
+def test_committed_notebooks_open_unmodified_and_show_no_frozen_progress_bars(path: Path):
+    import ipykernel.kernelspec
+
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.kernelspec["display_name"] == ipykernel.kernelspec.get_kernel_dict()["display_name"]
+    widgets = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+               for o in c.outputs if build_course.WIDGET_VIEW in o.get("data", {})]
+    assert widgets == [] and "widgets" not in nb.metadata, f"progress-bar widgets stored in cells {widgets}"
+
+
 def test_committed_notebooks_match_what_their_sources_generate_now():
     stale = build_course.stale_files(ROOT)
     assert stale == [], f"regenerate with `python tools/build_course.py --execute`: {stale}"
@@ -151,3 +189,19 @@ def test_the_built_exercise_runs_to_a_not_implemented_verdict_and_the_solution_p
     assert errors == [] and "not implemented yet: add_one" in text
     errors, text = run("solutions")
     assert errors == [] and text == "✓ add_one: all 1 cases pass.\n"
+
+
+def test_the_build_records_its_mode_and_stores_no_progress_bar(course: Path):
+    source = course / "course" / "exercises" / "01_demo.py"
+    source.write_text(source.read_text().replace(
+        "# %%\nfrom icrl_course", "# %%\nfrom tqdm.auto import tqdm\nfor _ in tqdm(range(2)):\n    pass\n\n# %%\nfrom icrl_course"))
+    solution = build_course.targets(course)[0]
+    executed = build_course.execute(build_course.render(solution), course / "solutions")
+    assert any(build_course.WIDGET_VIEW in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
+    for smoke, mode in ((True, "smoke"), (False, "full")):
+        build_course.build(solution, run=True, smoke=smoke)
+        nb = nbformat.read(solution.output, as_version=4)
+        assert build_course.build_mode(nb) == mode
+        bars = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                if build_course.WIDGET_VIEW in o.get("data", {})]
+        assert bars == [] and "widgets" not in nb.metadata

@@ -97,10 +97,16 @@ def test_n_step_targets_sum_rewards_then_bootstrap_or_stop_at_ends():
     assert valid.tolist() == [[True, True, True, True, False, False]]
 
 
-def test_one_step_equals_n_step_of_one():
-    a, _ = targets_of(n_step=1)
-    b, _ = td_targets(**toy(), gamma=GAMMA, reward_scale=SCALE)
-    assert torch.equal(a, b)
+def test_three_step_targets_by_hand_stop_at_the_goal_and_at_the_cut():
+    targets, valid = targets_of(n_step=3)
+    expected = [
+        SCALE * 0.25 + GAMMA * 0 + GAMMA**2 * SCALE * 1,  # 0.5 + 0 + 0.25 * 2: the goal ends the window
+        0 + GAMMA * SCALE * 1,                            # 1.0: the goal one step on
+        SCALE * 1,                                        # 2.0: terminal itself
+        0 + GAMMA * 6,                                    # 3.0: step 4 is cut, so V(step 4) ends the window
+    ]
+    assert targets[0, :4].tolist() == pytest.approx([1.0, 1.0, 2.0, 3.0]) == expected
+    assert valid.tolist() == [[True, True, True, True, False, False]]
 
 
 def test_padding_changes_neither_targets_nor_loss():

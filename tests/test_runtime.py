@@ -1,8 +1,11 @@
-"""Run-time settings: a device the machine lacks is refused by name, before any computation (root cause 3)."""
+"""Run-time settings: a device the machine lacks is refused by name, before any computation (root cause 3); the
+smoke switch reads its environment variable; a seed gives a reproducible generator."""
 
+import numpy as np
 import pytest
 import torch
 
+from icrl_course import runtime
 from icrl_course.runtime import DeviceError, pick_device
 
 
@@ -42,3 +45,24 @@ def test_auto_and_cpu_always_work(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert pick_device("auto") == torch.device("cpu") == pick_device("cpu")
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("true", True), (" YES ", True), ("on", True),
+                                       ("0", False), ("", False), ("no", False), ("off", False)])
+def test_the_smoke_switch_reads_the_environment_variable(monkeypatch, value, on):
+    monkeypatch.setenv(runtime.SMOKE_ENV_VAR, value)
+    assert runtime.smoke() is on
+    assert runtime.full_or_smoke("full", "smoke") == ("smoke" if on else "full")
+
+
+def test_the_smoke_switch_is_off_when_the_variable_is_unset(monkeypatch):
+    monkeypatch.delenv(runtime.SMOKE_ENV_VAR, raising=False)
+    assert not runtime.smoke() and runtime.full_or_smoke(20_000, 200) == 20_000
+
+
+def test_as_rng_makes_a_seed_reproducible_and_passes_a_generator_through():
+    generator = np.random.default_rng(3)
+    assert runtime.as_rng(generator) is generator
+    assert runtime.as_rng(7).integers(1000, size=5).tolist() == np.random.default_rng(7).integers(1000, size=5).tolist()
+    with pytest.raises(TypeError, match="seed must be an int"):
+        runtime.as_rng(1.5)

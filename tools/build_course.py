@@ -8,17 +8,25 @@ generated from a jupytext percent-format source (see course/README.md):
     course/exercises/NN_slug.py  -> solutions/NN_slug.ipynb  (marker lines removed)
                                  -> exercises/NN_slug.ipynb  (solution blocks replaced
                                     by a TODO and ``raise NotImplementedError``)
+    every lesson's title         -> index.ipynb, the landing page JupyterLab opens
+                                    at the repository root (links to every lesson,
+                                    exercise and solution)
 
 Usage (from the repository root):
 
     python tools/build_course.py                 # write notebooks whose cells changed
-    python tools/build_course.py --execute       # also run notebooks/ and solutions/
+    python tools/build_course.py --execute       # also run notebooks/ and solutions/, full size
     python tools/build_course.py --only 03 --execute
+    python tools/build_course.py --execute --smoke   # a quick look; never commit these outputs
     python tools/build_course.py --check         # exit 1 if a committed notebook is stale
 
 ``--execute`` runs each generated lesson and solution in a fresh kernel (working
-directory: the notebook's folder; ``ICRL_COURSE_SMOKE=1`` unless ``--full``) and
-stores the outputs. Exercises are always stored without outputs.
+directory: the notebook's folder) at full size, the size committed notebooks
+show, or with ``ICRL_COURSE_SMOKE=1`` under ``--smoke``, and stores the outputs
+with the mode in the notebook's metadata (``metadata.icrl_course.build``), so a
+test can refuse smoke-sized results in a committed notebook. Progress bars are
+dropped from stored outputs: a saved widget shows its first frame ("0/4") for
+ever. Exercises are always stored without outputs.
 """
 
 from __future__ import annotations
@@ -40,7 +48,12 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 DEFAULT_TODO = "# TODO: your code here"
 CELL_TIMEOUT_S = 600
-KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+# The display name ipykernel installs; any other makes Jupyter rewrite the metadata, so a notebook shows
+# as modified the moment it is opened.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+BUILD_KEY = "icrl_course"
+"""Notebook metadata section the build writes: ``{"build": "full" | "smoke"}`` for executed notebooks."""
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # Cell metadata jupytext adds to round-trip blank lines; meaningless in a notebook.
 _JUPYTEXT_CELL_KEYS = ("lines_to_next_cell", "lines_to_end_of_cell_marker", "cell_marker")
 
@@ -55,12 +68,12 @@ class Target:
 
     source: Path
     output: Path
-    kind: str  # "lesson", "solution" or "exercise"
+    kind: str  # "lesson", "solution", "exercise" or "index" (source: the lessons' folder)
 
     @property
     def executed(self) -> bool:
-        """Lessons and solutions are stored with outputs; exercises never are."""
-        return self.kind != "exercise"
+        """Lessons and solutions are stored with outputs; exercises and the index never are."""
+        return self.kind in ("lesson", "solution")
 
 
 def targets(root: Path = ROOT, only: str | None = None) -> list[Target]:
@@ -76,7 +89,42 @@ def targets(root: Path = ROOT, only: str | None = None) -> list[Target]:
         found.append(Target(source, root / "exercises" / f"{source.stem}.ipynb", "exercise"))
     if only is not None:
         found = [t for t in found if t.source.name.startswith(f"{only}_")]
+    elif found:
+        found.append(Target(root / "course" / "lessons", root / "index.ipynb", "index"))
     return found
+
+
+INDEX_INTRO = """# icrl-course: start here
+
+In-Context Reinforcement Learning, built from scratch: read a lesson in `notebooks/`, then do the
+exercise of the same number in `exercises/` (each check cell tells you what differs and why); the
+completed exercises are in `solutions/`. The README has the set-up and the command line.
+"""
+
+
+def _title(source: Path) -> str:
+    """A lesson's title: its first markdown heading without the "Lesson N —" prefix."""
+    for cell in jupytext.read(source, fmt="py:percent").cells:
+        if cell.cell_type == "markdown":
+            first = cell.source.lstrip().split("\n", 1)[0].lstrip("#").strip()
+            return first.split("—", 1)[1].strip() if "—" in first else first
+    return source.stem
+
+
+def render_index(root: Path) -> nbformat.NotebookNode:
+    """The landing page: one row per lesson source, linking the lesson and, where it has one, its exercise."""
+    rows = ["| # | lesson | exercise | solution |", "| --- | --- | --- | --- |"]
+    for source in sorted((root / "course" / "lessons").glob("[0-9][0-9]_*.py")):
+        name = source.stem
+        has_exercise = (root / "course" / "exercises" / source.name).exists()
+        exercise = f"[exercise](exercises/{name}.ipynb)" if has_exercise else ""
+        solution = f"[solution](solutions/{name}.ipynb)" if has_exercise else ""
+        rows.append(f"| {name[:2]} | [{_title(source)}](notebooks/{name}.ipynb) | {exercise} | {solution} |")
+    cell = nbformat.v4.new_markdown_cell(INDEX_INTRO + "\n" + "\n".join(rows))
+    cell.id = "cell-000"
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    return notebook
 
 
 def _solution_blocks(lines: list[str], where: str) -> list[tuple[int, int]]:
@@ -139,6 +187,8 @@ def exercise_code(source: str, where: str = "cell") -> str:
 
 def render(target: Target) -> nbformat.NotebookNode:
     """The unexecuted notebook ``target``'s source generates now (deterministic ids and metadata)."""
+    if target.kind == "index":
+        return render_index(target.output.parent)
     nb = jupytext.read(target.source, fmt="py:percent")
     cells = []
     for index, cell in enumerate(nb.cells):
@@ -233,12 +283,36 @@ def execute(
     return nb
 
 
-def build(target: Target, run: bool = False, smoke: bool = True) -> float:
-    """Write ``target``'s notebook (executed when ``run`` and the kind keeps outputs); returns seconds."""
+def drop_progress_bars(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove widget outputs (tqdm's bars in Jupyter) and the saved widget state.
+
+    A stored widget is frozen at the frame it was first displayed with, its
+    ``text/plain`` says "0/4" however far the run went; the numbers a reader
+    needs are printed by the cells themselves.
+    """
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})]
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def build_mode(nb: nbformat.NotebookNode) -> str | None:
+    """The mode this build executed ``nb`` in, "full" or "smoke"; None when it was not executed by it."""
+    return nb.metadata.get(BUILD_KEY, {}).get("build")
+
+
+def build(target: Target, run: bool = False, smoke: bool = False) -> float:
+    """Write ``target``'s notebook (executed when ``run`` and the kind keeps outputs); returns seconds.
+
+    Full size unless ``smoke``; the mode goes into the notebook's metadata.
+    """
     nb = render(target)
     start = time.perf_counter()
     if run and target.executed:
         execute(nb, target.output.parent, smoke=smoke)
+        drop_progress_bars(nb)
+        nb.metadata[BUILD_KEY] = {"build": "smoke" if smoke else "full"}
     target.output.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target.output)
     return time.perf_counter() - start
@@ -247,7 +321,8 @@ def build(target: Target, run: bool = False, smoke: bool = True) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--execute", action="store_true", help="run notebooks/ and solutions/ and store outputs")
-    parser.add_argument("--full", action="store_true", help="with --execute: full size (ICRL_COURSE_SMOKE=0)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="with --execute: smoke mode (ICRL_COURSE_SMOKE=1), for a quick look, not for committing")
     parser.add_argument("--only", metavar="NN", help="only the sources whose name starts with NN_")
     parser.add_argument("--check", action="store_true", help="exit 1 listing generated files that are stale")
     args = parser.parse_args(argv)
@@ -269,8 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     for target in chosen:
         if not args.execute and not is_stale(target):
             continue  # keeps the stored outputs of an up-to-date notebook
-        seconds = build(target, run=args.execute, smoke=not args.full)
-        note = f"executed in {seconds:.1f} s" if args.execute and target.executed else "written"
+        seconds = build(target, run=args.execute, smoke=args.smoke)
+        mode = "smoke mode" if args.smoke else "full size"
+        note = f"executed ({mode}) in {seconds:.1f} s" if args.execute and target.executed else "written"
         if not args.execute and target.executed:
             note += " without outputs; run with --execute before committing"
         print(f"{target.output.relative_to(ROOT)}: {note}")

@@ -11,22 +11,25 @@
 # ---
 
 # %% [markdown]
-# # Exercise 4 — TD targets for every step at once
+# # Exercise 4 — TD targets for every step at once, and acting with a KV cache
 #
 # In lesson 4 `icrl_course.dqn.td_targets` computed a target for every step of a packed batch in one
 # tensor expression. Here you write it: first the bootstrap value V(s) of double and plain DQN, then
 # the one-step targets with every rule for episode ends, trial boundaries and padding. Then you train
-# the transformer with your targets and compare with the library's.
+# the transformer with your targets and compare with the library's. Last, the two ideas that let the
+# model both train on whole trials and act one step at a time: the causal mask and the KV cache.
 #
 # **You will be able to**
 # - compute double-DQN and plain-DQN bootstrap values from online and target Q-values;
 # - write one-step TD targets for a whole `(rows, steps)` batch by shifting along the step axis, with
 #   terminal steps, time-limit cuts and padding handled;
-# - drop your function into a DQN training step.
+# - drop your function into a DQN training step;
+# - write the causal mask and one attention step with a KV cache, and show that acting token by token
+#   gives exactly what a full pass over the finished sequence gives.
 #
 # **Prerequisites**: lesson 4; PyTorch indexing (`argmax`, `gather`, `torch.where`, `torch.cat`).
 #
-# **Time**: about 30 minutes.
+# **Time**: about 45 minutes.
 
 # %%
 import pandas as pd
@@ -141,6 +144,65 @@ for step in range(full_or_smoke(100, 10)):
 pd.DataFrame(rows).tail()
 
 # %% [markdown]
+# ## Part 4 — The causal mask and the KV cache
+#
+# During training the transformer reads a whole trial in one pass; the output at token t must depend on
+# tokens 0..t only, or a Q-value would peek at the future. Attention enforces this with a **causal
+# mask**: query i may attend to key j only when j <= i. Write `causal_mask(n)`, an `(n, n)` bool tensor
+# with rows for queries and columns for keys.
+
+# %%
+def causal_mask(n):
+    """``(n, n)`` bool: ``mask[i, j]`` is True when query i may attend to key j (j <= i)."""
+    ### BEGIN SOLUTION
+    # TODO: compare key positions (columns) with query positions (rows)
+    positions = torch.arange(n)
+    return positions[None, :] <= positions[:, None]
+    ### END SOLUTION
+
+
+# %%
+from icrl_course.checks.lesson04 import check_causal_mask
+
+check_causal_mask(causal_mask)
+
+# %% [markdown]
+# When the agent **acts**, the trial grows by one token per step. Recomputing attention over the whole
+# prefix each step would cost a pass over up to 3,000 tokens per action. The **KV cache** keeps the keys
+# and values of every earlier token; a step computes the new token's query, key and value, appends the
+# key and value to the cache and attends over the cache. Because of the causal mask, earlier tokens'
+# keys and values never change when a token is added, so the cached step gives exactly the output a
+# full causal pass would give at that position.
+#
+# Write `attend_cached(q, k, v, cache_k, cache_v)` for one new token: `q`, `k`, `v` are `(B, H, 1, D)`
+# (batch, heads, one token, head width), the caches `(B, H, T, D)` for the T earlier tokens. Return
+# `(out, cache_k, cache_v)`: the output `(B, H, 1, D)` = softmax(q K^T / sqrt(D)) V over the T + 1
+# cached keys and values, and the caches with the new key and value appended along the token axis
+# (dim 2). The check runs your step token by token from an empty cache and compares every output with
+# attention recomputed over the whole sequence with the causal mask.
+
+# %%
+def attend_cached(q, k, v, cache_k, cache_v):
+    """Attention of one new token over every cached token and itself; returns ``(out, cache_k, cache_v)``."""
+    ### BEGIN SOLUTION
+    # TODO: append k and v to the caches (dim 2), then softmax(q @ K^T / sqrt(D)) @ V over the last axis
+    cache_k, cache_v = torch.cat([cache_k, k], dim=2), torch.cat([cache_v, v], dim=2)
+    weights = torch.softmax(q @ cache_k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1)
+    return weights @ cache_v, cache_k, cache_v
+    ### END SOLUTION
+
+
+# %%
+from icrl_course.checks.lesson04 import check_attend_cached
+
+check_attend_cached(attend_cached)
+
+# %% [markdown]
+# The library's transformer does the same in `CausalSelfAttention.forward` with its `KVCache`
+# (`icrl_course/models/transformer.py`), per layer, with rotary positions applied to q and k before
+# they are cached; lesson 4 showed its Q-values equal a full pass's to float precision.
+
+# %% [markdown]
 # ## Recap
 #
 # - V(s) is the target network's value of the action the online network prefers (double DQN), or
@@ -150,3 +212,5 @@ pd.DataFrame(rows).tail()
 # - Terminal steps keep the reward alone; steps without a next state in the context are masked out;
 #   padding never counts.
 # - The library's `td_targets` adds n-step returns on top of the same idea (`DQNConfig.n_step`).
+# - The causal mask (j <= i) keeps every output from reading the future; because of it, a KV cache that
+#   appends one key and value per step gives the same outputs as a full pass, at a fraction of the cost.

@@ -49,9 +49,13 @@
 #   their training data is *bursty*: several trajectories from the same task side by side. A trial is
 #   exactly that — many episodes of the *same* map in one context (lesson 3).
 # - **Why language models explore badly.** Off-the-shelf LLMs acting in simple bandit or grid tasks tend
-#   to commit early and stop exploring. RL fine-tuning over multi-episode trials trains the
-#   exploration–exploitation trade-off directly (lessons 4–5), and we measure it against agents that
-#   explore well by design (lesson 2).
+#   to commit early and stop exploring. RL fine-tuning over multi-episode trials is one answer, but read
+#   what our objective rewards (lesson 4): every episode ends at a terminal state, so a DQN target never
+#   carries reward from one episode into the previous one. Exploring in episode 1 is not paid for by the
+#   success it buys in episode 5; it helps only indirectly, because Q-values at later positions, which
+#   see episode 1 in their context, learn to use what it found. RL² (Duan et al. 2016) differs here: its
+#   return spans the whole trial, so exploration is rewarded directly. We measure how well our agents
+#   explore against agents that explore well by design (lesson 2).
 # - **Learning from failure without weight updates.** Agents that store reflections in memory can improve
 #   by trial and error without gradients. ICRL is the RL-trained version of that idea: the memory is the
 #   context, and what to do with it is learned.
@@ -75,7 +79,28 @@
 # laptop CPU (lessons 3–5), then with a Hugging Face Llama model and peft adapters, exactly as in the
 # paper (lesson 6). Along the way we fix what the paper left weak: test maps held out by construction,
 # baselines to compare with, several seeds, the target's argmax taken over the four actions only, and a
-# target network kept in full precision.
+# target network kept in full precision. The last two are flaws of the paper's public code
+# ([micahr234/RL-Transformer-A-General-Purpose-Problem-Solver](https://github.com/micahr234/RL-Transformer-A-General-Purpose-Problem-Solver),
+# read at commit `31ac4b5`): `Train.ipynb`, cell 7 (0-based, `CustomTrainer.dqn_loss`) takes the double-DQN
+# argmax over the logits of the whole vocabulary and keeps the target ("delayed") adapter in the
+# model's bfloat16. The repository has no script that makes its training data, only pre-tokenized files,
+# so we generate ours with `icrl_course.data` (lesson 5).
+
+# %% [markdown]
+# ## How this course differs from the paper
+#
+# A reproduction that changes the recipe must say where. Each row is a deliberate choice; the last
+# column says what it might change in the results, so read our numbers with it in mind.
+#
+# | what | paper | us | why | what it might change |
+# | --- | --- | --- | --- | --- |
+# | training data | offline: pre-collected trials, trained on once | online self-play into a replay of whole trials (lesson 5); offline datasets also supported (`icrl-course dataset`) | no data script was published; self-play needs no behaviour policy to choose | the data's quality and its drift with the policy; the paper's data-quality experiment is run with our offline datasets |
+# | model input | Llama 3 chat text, about 20 tokens per step | compact integer tokens, a few per step, cells named by capped wall distances (lesson 3); the paper's text format exactly in lesson 6 | a CPU-sized context and vocabulary | what the model can generalise across map sizes; nothing about the DQN objective |
+# | episode length | 100 steps | 25 steps on 3-5 x 3-5 maps | a trial of 10 episodes must fit a small context | fewer long wandering episodes; truncation is more frequent and masked out of the loss |
+# | evaluation | 30 episodes per map; the model acts with probability 0, 0.1, ..., 0.9 (two episodes each), then greedily for 10 | 10 greedy episodes per map, with 95% bootstrap CIs over held-out maps and baselines beside | greedy play isolates what the context teaches; the paper's schedule is in `icrl_course.trials` (lesson 2) | our episode-1 success is the model's own, not that of random actions |
+# | model size | Llama 3.1 8B with IA3 adapters | a 0.15M-parameter transformer trained from scratch (lesson 6: a tiny Llama, and the 8B config for a GPU) | trains in minutes on a laptop CPU | no language prior; what 8B parameters bring is not measured here |
+# | TD target | argmax over the whole vocabulary; bfloat16 target adapter | argmax over the four actions; float32 target | flaws of the paper's code (above) | a better-behaved target; we did not measure the paper's version end to end |
+# | held-out maps | test maps not checked against training maps | train / val / test split by map digest; every choice on val, test read once | a result on seen maps is memory, not in-context learning | honest numbers; possibly lower than the paper's |
 
 # %% [markdown]
 # ## Set-up check
@@ -164,7 +189,7 @@ print(f"{lake.nrow} x {lake.ncol} tiles, shortest path from a start to a goal: {
 # | 3 | Trajectories as context: tokenizing multi-episode histories; why burstiness matters | `tokenize` |
 # | 4 | The DQN objective on a transformer: Q-values from logits, TD targets at every position, double DQN | `models`, `dqn` |
 # | 5 | Training an in-context learner on CPU and watching it learn on maps it never saw | `train`, `data` |
-# | 6 | Full Llama fine-tuning with peft adapters: a tiny local model on CPU, Llama 3.1 8B on a GPU | `models.hf`, `train.hf` |
+# | 6 | Full Llama fine-tuning with peft adapters: a tiny local model on CPU, Llama 3.1 8B on a GPU | `models.hf`, `train` |
 # | 7 | Is it really learning in context? The five capability experiments against the baselines | `evaluate` |
 # | 8 | Interactive lab: edit maps, replay trials with Q-values, probe OOD, stitching and non-stationarity | `plots`, `widgets` |
 #

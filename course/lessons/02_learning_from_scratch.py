@@ -183,7 +183,7 @@ print(f"{len(agents)} agents x {n_maps} maps x 30 episodes = {len(table)} episod
 episode_table(table, numbers=(1, 2, 5, 10, 30))
 
 # %%
-learning_curve(yardsticks, title=f"Success per episode on {n_maps} held-out maps")
+learning_curve(yardsticks, title=f"Success per episode, {n_maps} held-out maps")
 
 # %% [markdown]
 # Read the curves from the top:
@@ -242,7 +242,7 @@ print([ACTION_NAMES[a] for a in explorer_choices(knowledge, position=0)])
 # %%
 paper = {agent.name: run_trials(agent, test_maps, episodes=30, schedule=Schedule.paper(), seed=0) for agent in
          [OracleAgent(), ExplorerAgent(), QLearningAgent(), RandomAgent()]}
-learning_curve(paper, title="Success per episode under the paper's schedule (random actions fade out by episode 21)")
+learning_curve(paper, title="Success per episode, paper's schedule<br>(random actions fade out by episode 21)")
 
 # %% [markdown]
 # ## 7. Why this is fast

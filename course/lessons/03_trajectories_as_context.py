@@ -205,7 +205,7 @@ print("has_next:   ", batch.has_next[0].int().tolist())
 # %%
 mask = batch.attention_mask()[0, 0].int().numpy()
 go.Figure(go.Heatmap(z=mask, colorscale=[[0, "white"], [1, "steelblue"]], showscale=False)).update_layout(
-    title="Who may attend to whom (row: query token, column: key token)", width=480, height=480,
+    title="Who may attend to whom", width=480, height=480,
     yaxis=dict(autorange="reversed", title="query"), xaxis=dict(title="key"))
 
 # %% [markdown]

@@ -27,7 +27,7 @@
 # - turn any Hugging Face causal LM into a Q-network whose Q-values are four logits, with IA3 or
 #   LoRA adapters and a float32 target adapter on the same frozen weights (`icrl_course.models.hf`);
 # - explain two flaws of the paper's code that this library fixes (the argmax over the whole
-#   vocabulary, a bfloat16 target that cannot follow small Polyak steps);
+#   vocabulary, a bfloat16 target that lags its online adapter by a dead band);
 # - train a tiny Llama online with `icrl-course train` and the config of lesson 5's recipe, and
 #   launch the paper's Llama-3.1-8B run on one or several GPUs.
 #
@@ -204,7 +204,9 @@ print("Q-values:", tuple(q_values.shape), "| largest difference from the gather:
 
 # %% [markdown]
 # **The paper's argmax ran over the whole vocabulary.** Double DQN needs the best next action,
-# `argmax_a Q(s', a)`. The paper's code took the argmax of the logits over all 128k tokens, so the
+# `argmax_a Q(s', a)`. The paper's code (`Train.ipynb`, cell 7, `CustomTrainer.dqn_loss`, in
+# micahr234/RL-Transformer-A-General-Purpose-Problem-Solver at commit `31ac4b5`) took the argmax of the
+# logits over all 128k tokens, so the
 # "best action" could be any word, and the target bootstrapped from that word's logit. On our untrained
 # model the most likely next token is rarely an action word:
 
@@ -265,9 +267,12 @@ for step in range(1, 31):
 pd.DataFrame(rows).set_index("Polyak steps")
 
 # %% [markdown]
-# The bfloat16 target never moves: the target network is frozen at its initial value while the paper
-# believed it was tracking. Our target adapter is float32 on a bfloat16 model, and
-# `dqn.polyak_update` refuses a low-precision target:
+# The bfloat16 target does not move here: each step, 0.1 x 0.004, is below the rounding step of
+# bfloat16 near 1 (2^-8). It is not frozen in general: a bfloat16 target follows the online weights
+# until `tau * gap` falls below that step, then stops about 2^-8 / tau of a weight short of them, a
+# dead band lesson 4 measured (4% at tau 0.1). The paper's target ("delayed") adapter had the model's
+# bfloat16 (`Train.ipynb`, cell 7). Ours is float32 on a bfloat16 model, and `dqn.polyak_update`
+# refuses a low-precision target:
 
 # %%
 try:
@@ -371,7 +376,7 @@ pd.Series({**{f"model.{k}": paper["model"][k] for k in ("model", "format", "adap
 #
 # So the config turns gradient checkpointing on and the run fits one 80 GB GPU with room to spare.
 #
-# **One GPU**, with a local copy of the model (`huggingface-cli download
+# **One GPU**, with a local copy of the model (`hf download
 # meta-llama/Llama-3.1-8B-Instruct --local-dir models/Llama-3.1-8B-Instruct` once, on a connected
 # machine with access to the gated model) and the dataset the config names (its comment gives the
 # `icrl-course dataset` command):
@@ -408,7 +413,7 @@ pd.Series({**{f"model.{k}": paper["model"][k] for k in ("model", "format", "adap
 # - Any causal LM becomes a Q-network this way; `HFQNetwork` never forms the full logits, and packed
 #   trials are kept apart by a 4D attention mask and restarting positions.
 # - The target network is a second adapter on the same frozen weights, kept in **float32**: a
-#   bfloat16 target cannot follow Polyak steps of tau = 0.1 once it is close. And the double-DQN
+#   bfloat16 target stops about 2^-8 / tau of a weight short of the online one (a dead band). And the double-DQN
 #   argmax runs over the four actions, not the vocabulary.
 # - Both model kinds implement one protocol, so lesson 5's trainer, config, command, checkpoints and
 #   `load_agent` work for the tiny Llama and for Llama 3.1 8B as they do for the small transformer.

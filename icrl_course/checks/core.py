@@ -17,6 +17,13 @@ A lesson's check is a few lines on top of this module::
 Inputs are deep-copied separately for the reference and the learner, so a
 learner that changes its input in place cannot change the expected answer; the
 check reports such mutation, since later lessons reuse those inputs.
+
+Feedback follows the mistake, not the case: types and shapes are compared
+before values; a wrong output that equals a known wrong answer (a case's
+``Mistake``s, plus the generic ones: the sign flipped, the last two axes
+swapped) is named with that mistake's hint; a crash shows the learner's own
+line; an array difference shows the values at the first differing index and
+the field's name inside a nested output.
 """
 
 from __future__ import annotations
@@ -25,7 +32,10 @@ import copy
 import dataclasses
 import math
 import sys
+import sysconfig
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -50,6 +60,20 @@ class Property:
 
 
 @dataclass(frozen=True)
+class Mistake:
+    """A recognisable wrong answer: ``wrong(*args, **kwargs)`` computes what that mistake returns.
+
+    When the learner's output equals it, the check names the mistake and gives
+    its hint instead of the case's, e.g.
+    ``Mistake("off-by-one: the diagonal is missing", lambda n: reference(n) & ~eye(n), "use <=, not <")``.
+    """
+
+    name: str
+    wrong: Callable[..., Any]
+    hint: str
+
+
+@dataclass(frozen=True)
 class Case:
     """One input for a check: a name that says what it tests, the arguments and a hint for failures."""
 
@@ -59,12 +83,16 @@ class Case:
     hint: str | None = None
     properties: tuple[Property, ...] = ()
     """Extra requirements checked on the learner's output after (or instead of) the comparison."""
+    mistakes: tuple[Mistake, ...] = ()
+    """Known wrong answers for this input, tried (after the generic ones) when the output differs."""
     compare: bool = True
     """False for outputs that may legitimately differ from the reference (then only properties apply)."""
     may_mutate: bool = False
     """True for functions whose contract is to change their inputs in place."""
     atol: float | None = None
     rtol: float | None = None
+    shown: str | None = None
+    """How to show the inputs in a failure report, for inputs whose repr says nothing (networks, optimisers)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +155,8 @@ def _array_verdict(expected: np.ndarray, got: np.ndarray, atol: float, rtol: flo
     if expected.dtype.kind in "biuUO" or got.dtype.kind in "biuUO":
         bad = np.argwhere(expected != got)
         first = tuple(int(i) for i in bad[0]) if bad.size else ()
-        return Verdict("differs", f"{where}{len(bad)} of {expected.size} values differ, first at index {first}")
+        values = f": expected {expected[first].item()!r}, got {got[first].item()!r}" if bad.size else ""
+        return Verdict("differs", f"{where}{len(bad)} of {expected.size} values differ, first at index {first}{values}")
     e64, g64 = expected.astype(np.float64), got.astype(np.float64)
     nan_mismatch = np.isnan(e64) != np.isnan(g64)
     diff = np.where(np.isnan(e64) & np.isnan(g64), 0.0, np.abs(e64 - g64))
@@ -136,13 +165,22 @@ def _array_verdict(expected: np.ndarray, got: np.ndarray, atol: float, rtol: flo
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
     if np.allclose(e64, g64, atol=atol, rtol=rtol, equal_nan=True):
         return Verdict("close", f"{where}max abs diff {worst:.3g} (within tolerance)", worst)
-    where_text = f" at index {index}" if diff.ndim else ""
+    where_text = f" at index {index}: expected {e64[index]:.6g}, got {g64[index]:.6g}" if diff.ndim else ""
     return Verdict("differs", f"{where}max abs diff {worst:.3g}{where_text}", worst)
+
+
+def _shape_verdict(expected: tuple, got: tuple, where: str) -> Verdict:
+    note = ""
+    if len(expected) >= 2 and got == expected[:-2] + expected[-2:][::-1]:
+        note = " (the last two axes look swapped)"
+    elif sorted(expected) == sorted(got):
+        note = " (the same sizes in another order: are the axes swapped?)"
+    return Verdict("differs", f"{where}shape: expected {expected}, got {got}{note}")
 
 
 def _tensor_verdict(expected, got, atol: float, rtol: float, where: str) -> Verdict:
     if tuple(expected.shape) != tuple(got.shape):
-        return Verdict("differs", f"{where}shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}")
+        return _shape_verdict(tuple(expected.shape), tuple(got.shape), where)
     if expected.dtype != got.dtype:
         return Verdict("differs", f"{where}dtype: expected {expected.dtype}, got {got.dtype}")
     if expected.device.type != got.device.type:
@@ -155,7 +193,7 @@ def _tensor_verdict(expected, got, atol: float, rtol: float, where: str) -> Verd
 
 def _ndarray_verdict(expected: np.ndarray, got: np.ndarray, atol: float, rtol: float, where: str) -> Verdict:
     if expected.shape != got.shape:
-        return Verdict("differs", f"{where}shape: expected {expected.shape}, got {got.shape}")
+        return _shape_verdict(tuple(expected.shape), tuple(got.shape), where)
     if expected.dtype.kind != got.dtype.kind:
         return Verdict("differs", f"{where}dtype: expected {expected.dtype}, got {got.dtype}")
     return _array_verdict(expected, got, atol, rtol, where)
@@ -214,8 +252,9 @@ def compare(expected: Any, got: Any, atol: float = DEFAULT_ATOL, rtol: float = D
             return Verdict("differs", where + ", ".join(parts))
         return _worst([compare(expected[k], got[k], atol, rtol, f"{where}[{k!r}]: ") for k in expected])
     if isinstance(expected, (tuple, list)):
-        if not isinstance(got, (tuple, list)):
-            return Verdict("differs", f"{where}expected a {type(expected).__name__}, got a {_type_name(got)}")
+        if not isinstance(got, (tuple, list)) or isinstance(expected, tuple) != isinstance(got, tuple):
+            kind = "tuple" if isinstance(expected, tuple) else "list"
+            return Verdict("differs", f"{where}expected a {kind}, got a {_type_name(got)}")
         if len(expected) != len(got):
             return Verdict("differs", f"{where}expected {len(expected)} items, got {len(got)}")
         names = getattr(expected, "_fields", None)  # NamedTuple: name the field
@@ -268,9 +307,88 @@ def _values(array: np.ndarray) -> str:
 
 
 def _show_inputs(case: Case) -> str:
+    if case.shown is not None:
+        return case.shown
     parts = [show(a, 120) for a in case.args]
     parts += [f"{k}={show(v, 120)}" for k, v in (case.kwargs or {}).items()]
     return ", ".join(parts) if parts else "(no arguments)"
+
+
+# ------------------------------------------------------------------ diagnosis
+def _generic_mistakes(expected: Any) -> list[tuple[str, Any, str]]:
+    """Wrong answers any array output can have: (name, that wrong output, hint)."""
+    if not (_is_tensor(expected) or isinstance(expected, np.ndarray)) or expected.ndim == 0:
+        return []
+    found = []
+    if not (expected.dtype == bool or (_is_tensor(expected) and not expected.is_floating_point())):
+        found.append(("wrong sign", -expected, "your values have the opposite sign: check the order of a subtraction"))
+    if expected.ndim >= 2 and expected.shape[-1] == expected.shape[-2]:
+        swapped = expected.transpose(-1, -2) if _is_tensor(expected) else np.swapaxes(expected, -1, -2)
+        found.append(("swapped axes", swapped, "rows and columns are exchanged: check which axis is which"))
+    return found
+
+
+def _call(fn: Callable, case: Case) -> Any:
+    return fn(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs or {}))
+
+
+def _telling_mistakes(case: Case, expected: Any) -> list[tuple[str, Any, str]]:
+    """(name, wrong answer, hint) of every known mistake whose answer to ``case`` differs from ``expected``."""
+    candidates = _generic_mistakes(expected)
+    for mistake in case.mistakes:
+        try:
+            candidates.append((mistake.name, _call(mistake.wrong, case), mistake.hint))
+        except Exception:  # a mistake that cannot be computed for this input says nothing
+            continue
+    return [(name, wrong, hint) for name, wrong, hint in candidates if not compare(expected, wrong, atol=0.0, rtol=0.0).same]
+
+
+def diagnose(cases: Sequence[Case], failing: int, expected: Any, got: Any, learner_fn: Callable,
+             reference_fn: Callable) -> tuple[str, str] | None:
+    """(name, hint) of the known mistake that explains the learner's output, or None.
+
+    Several mistakes can give the same wrong answer on one input; the learner's
+    answers to the other cases then decide: a mistake is kept while every case
+    where it changes the answer shows it.
+    """
+    found = [(name, hint) for name, wrong, hint in _telling_mistakes(cases[failing], expected) if compare(wrong, got).same]
+    for i, case in enumerate(cases):
+        if len(found) <= 1:
+            break
+        if i == failing or not case.compare:
+            continue
+        try:
+            other_expected, other_got = _call(reference_fn, case), _call(learner_fn, case)
+        except Exception:
+            continue
+        telling = _telling_mistakes(case, other_expected)
+        refuted = {name for name, wrong, _ in telling if not compare(wrong, other_got).same}
+        found = [(n, h) for n, h in found if n not in refuted] or found
+    return found[0] if found else None
+
+
+def _library_or_installed(filename: str) -> bool:
+    """True for files of this library, of Python itself or of installed packages: never the learner's."""
+    roots = [str(Path(__file__).resolve().parents[1])] + [sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")]
+    return filename.startswith("<frozen") or any(filename.startswith(root) for root in roots)
+
+
+def learner_line(error: BaseException, learner_fn: Callable) -> str | None:
+    """``line N of name: <code>`` where ``error`` left the learner's own code (its last frame there).
+
+    The learner's code is ``learner_fn``'s file (a notebook cell, whose line
+    numbers Jupyter shows) or, when a check wraps the learner's function, the
+    last frame outside this library, Python and installed packages.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    code = getattr(learner_fn, "__code__", None)
+    own = [f for f in frames if code is not None and f.filename == code.co_filename
+           and not _library_or_installed(code.co_filename)]
+    own = own or [f for f in frames if not _library_or_installed(f.filename)]
+    if not own:
+        return None
+    frame = own[-1]
+    return f"line {frame.lineno} of {frame.name}: {(frame.line or '').strip()}"
 
 
 # ------------------------------------------------------------------ running
@@ -322,13 +440,17 @@ def run_check(
             out(message)
             return CheckResult(title, False, False, case.name, message, n - 1)
         except Exception as error:  # the learner's bug: show what and where, not a long traceback
-            return _fail(title, case, f"raised {type(error).__name__}: {error}", [], None, n - 1, out)
+            where = learner_line(error, learner_fn)
+            return _fail(title, case, f"raised {type(error).__name__}: {error}",
+                         [f"at:       {where}"] if where else [], None, n - 1, out)
         if case.compare:
             verdict = compare(expected, got, case.atol if case.atol is not None else atol,
                               case.rtol if case.rtol is not None else rtol)
             if not verdict.same:
                 lines = [f"expected: {show(expected)}", f"got:      {show(got)}", f"diff:     {verdict.detail}"]
-                return _fail(title, case, "differs", lines, None, n - 1, out)
+                found = diagnose(cases, n - 1, expected, got, learner_fn, reference_fn)
+                headline = f"differs: looks like {found[0]}" if found else "differs"
+                return _fail(title, case, headline, lines, found[1] if found else None, n - 1, out)
         for prop in case.properties:
             try:
                 holds = bool(prop.predicate(got, *learner_args, **learner_kwargs))

@@ -10,9 +10,11 @@ starts, the ``min_hops`` boundary; then non-square and random maps.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from icrl_course.checks.core import Case, CheckResult, run_check
+from icrl_course.checks.core import Case, CheckResult, Mistake, run_check
 from icrl_course.envs import ACTION_NAMES, DOWN, LEFT, RIGHT, UP, FrozenLakeEnv, LakeMap
 
 
@@ -25,6 +27,45 @@ def reference_step(lake_map: LakeMap, state: int, action: int) -> tuple[int, flo
 
 _WALLS = LakeMap.from_rows(["SFFF", "FFGF", "FFFF"])
 """3 x 4, so a learner who swaps rows and columns is caught: row * ncol + col needs ncol = 4."""
+
+_DELTAS = ((0, -1), (1, 0), (0, 1), (-1, 0))  # left, down, right, up as (row, col) changes
+
+
+def _move(lake_map: LakeMap, state: int, action: int, ncol: int, row_limit: int, col_limit: int, passable_goal=False):
+    """A step with the bookkeeping choices a learner can get wrong made explicit."""
+    row, col = divmod(state, ncol)
+    dr, dc = _DELTAS[action]
+    row, col = min(max(row + dr, 0), row_limit), min(max(col + dc, 0), col_limit)
+    next_state = row * ncol + col
+    tile = lake_map.flat[next_state] if 0 <= next_state < lake_map.n_states else "F"  # off the map: read as ice
+    return next_state, float(tile == "G"), tile == "H" if passable_goal else tile in "HG"
+
+
+def _wrap_at_row_end(lake_map, state, action):
+    next_state = min(max(state + (-1, lake_map.ncol, 1, -lake_map.ncol)[action], 0), lake_map.n_states - 1)
+    tile = lake_map.flat[next_state]
+    return next_state, float(tile == "G"), tile in "HG"
+
+
+def _with_reward_on_holes(lake_map, state, action):
+    next_state, _, terminated = reference_step(lake_map, state, action)
+    return next_state, float(terminated), terminated
+
+
+STEP_MISTAKES = (
+    Mistake("rows and columns swapped",
+            lambda m, s, a: _move(m, s, a, m.nrow, m.ncol - 1, m.nrow - 1),
+            "row, col = divmod(state, ncol) and state = row * ncol + col, with ncol the number of columns"),
+    Mistake("an off-by-one clamp",
+            lambda m, s, a: _move(m, s, a, m.ncol, m.nrow, m.ncol),
+            "the last row is nrow - 1 and the last column ncol - 1: clamp to those, not to nrow and ncol"),
+    Mistake("a move along the flat index (it wraps at the end of a row)", _wrap_at_row_end,
+            "move in (row, col) and clamp each, then convert: left from column 0 must stay in column 0"),
+    Mistake("a goal that does not end the episode",
+            lambda m, s, a: _move(m, s, a, m.ncol, m.nrow - 1, m.ncol - 1, passable_goal=True),
+            "terminated is True on a hole and on a goal"),
+    Mistake("a reward for falling into a hole", _with_reward_on_holes, "only a goal pays 1; a hole ends with 0"),
+)
 
 WALL_HINT = "a move into the edge of the map leaves the agent where it is: clamp the row to 0..nrow-1 and the column to 0..ncol-1"
 
@@ -40,7 +81,7 @@ def _wall_cases() -> list[Case]:
         ("the middle of the left edge", 4, LEFT), ("the middle of the right edge", 7, RIGHT),
     ]
     return [Case(f"{ACTION_NAMES[action]} into the wall at {where} (state {state} of a 3x4 map)",
-                 (_WALLS, state, action), hint=WALL_HINT) for where, state, action in bumps]
+                 (_WALLS, state, action), hint=WALL_HINT, mistakes=STEP_MISTAKES) for where, state, action in bumps]
 
 
 def step_cases() -> list[Case]:
@@ -72,7 +113,7 @@ def step_cases() -> list[Case]:
             state, action = moves[i]
             cases.append(Case(f"{lake_map.nrow}x{lake_map.ncol} map, {ACTION_NAMES[action]} from state {state}",
                               (lake_map, state, action)))
-    return cases
+    return [dataclasses.replace(case, mistakes=STEP_MISTAKES) for case in cases]
 
 
 def check_step(step) -> CheckResult:
