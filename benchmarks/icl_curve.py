@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--mean-goal", type=float, default=MEAN_GOAL,
                         help=f"goal for the mean as a share of the explorer's (default: {MEAN_GOAL})")
     parser.add_argument("--last-goal", type=float, default=LAST_GOAL,
-                        help=f"goal for the last episode's success (default: {args.last_goal})")
+                        help=f"goal for the last episode's success (default: {LAST_GOAL})")
     args = parser.parse_args()
 
     distribution = MapDistribution.gymnasium(8) if args.preset == "gymnasium" else getattr(MapDistribution, args.preset)()
