@@ -175,6 +175,23 @@ class LakeMap:
         reachable = [d for d in self.start_distances() if d is not None]
         return min(reachable) if reachable else None
 
+    def shortest_path(self) -> tuple[int, ...] | None:
+        """The states of one shortest route from the nearest start to a goal, both included; None if none exists.
+
+        Each move goes to a neighbour one step closer to a goal; among equal
+        moves the lowest action number wins, so the route is the same every time.
+        """
+        dist = self.distances_to_goal()
+        starts = [s for s in self.starts if dist[s] >= 0]
+        if not starts:
+            return None
+        state = min(starts, key=lambda s: (dist[s], s))
+        path = [state]
+        while dist[state] > 0:
+            state = next(n for n in (self.next_state(state, a) for a in range(4)) if dist[n] == dist[state] - 1)
+            path.append(state)
+        return tuple(path)
+
     def is_solvable(self, min_hops: int = 1) -> bool:
         """Every start reaches a goal, and the nearest goal is at least ``min_hops`` moves away.
 
