@@ -49,7 +49,8 @@ class Sizes:
     """How big each experiment is; ``FULL`` fits 30 CPU-minutes on 2 cores, ``SMOKE`` runs in seconds.
 
     ``benchmarks/report_time.py`` measures a run at a quarter of these maps and
-    estimates the full one: about 6 CPU-minutes with 3 models and 6 offline ones.
+    estimates the full one: about 5 CPU-minutes with 3 models and 6 offline ones; a real full run with them
+    took 8.6 CPU-minutes (8.3 wall-minutes) on a 2-core machine shared with other work.
     """
 
     id_maps: int = 200

@@ -11,7 +11,10 @@ the random baseline to the Llama Q-network, implements to be run by
 lake stepped together by ``BatchFrozenLake``), replaces the agent's actions by
 random ones as an exploration ``Schedule`` says, and returns ``TrialResults``:
 the ``Trial`` records and a tidy table (one row per map x episode) with helpers
-for per-episode means and bootstrap confidence intervals.
+for per-episode means and bootstrap confidence intervals (``icrl_course.stats``).
+Two play protocols are open to every agent, so that comparisons stay fair: a
+recorded ``prefix`` played back to the agent before play (stitching), and a
+``switch`` of maps at episode ``k`` with the agent's state kept (non-stationarity).
 """
 
 from __future__ import annotations
@@ -124,7 +127,9 @@ class Agent(Protocol):
     alone (``nrow``, ``ncol``), since it observes only its cell index.
     ``act`` returns one action per lake for the current observations;
     ``observe`` receives the step that followed, including the action actually
-    taken after any exploration replacement.
+    taken after any exploration replacement. A recorded prefix reaches the
+    agent the same way (``act``, whose choice is dropped, then ``observe``), so
+    an agent needs nothing extra to read one.
     """
 
     def begin(self, maps: Sequence[LakeMap], rng: np.random.Generator) -> None: ...

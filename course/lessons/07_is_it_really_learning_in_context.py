@@ -175,12 +175,13 @@ live.summary[live.summary["metric"] == "success"][["condition", "agent", "model"
 # behaviour (`icrl_course.data`): the oracle; the explorer with 0, 30% and 60% random actions; random
 # play; a 50/50 oracle-random blend (the paper's "blends"). Each plays the test maps beside its own
 # behaviour policy, played as the data was; *better* means the model beats its data. The data and
-# model of each were made by the library's own commands, e.g. for the explorer with 30% random actions:
+# model of each were made by the library's own commands (`icrl_course/pretrained/README.md` lists all
+# six), e.g. for the explorer with 30% random actions:
 #
 # ```bash
-# icrl-course dataset --behaviour "explorer:0.3" --trials 4000 --out data/explorer-eps30.safetensors
-# icrl-course train --config icrl_course/configs/paper-small.json --set source=offline \
-#     --set dataset=data/explorer-eps30.safetensors --export icrl_course/pretrained/offline-explorer-eps30
+# icrl-course dataset --behaviour "explorer:0.3" --trials 5000 --seed 1 --out data/offline-explorer-eps30.safetensors
+# icrl-course train --config icrl_course/configs/offline-small.json \
+#     --set dataset=data/offline-explorer-eps30.safetensors --run-dir runs/offline-explorer-eps30
 # ```
 #
 # Each shipped model's `.json` records the exact config it was trained with.
