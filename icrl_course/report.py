@@ -128,7 +128,8 @@ def read_table(folder: str | Path, experiment: str) -> pd.DataFrame:
     path = Path(folder) / f"{experiment}.csv.gz"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run `icrl-course report --out {folder}`")
-    return pd.read_csv(path, keep_default_na=False, na_values=[""]).fillna({"model": ""})
+    # model names are text even where a column chunk holds only empty cells (baselines): no mixed-type guess
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"model": str}).fillna({"model": ""})
 
 
 def read_summaries(folder: str | Path) -> pd.DataFrame:

@@ -107,7 +107,7 @@ def load_causal_lm(
             f"could not load {name!r}: there is no local folder of that name and the Hugging Face Hub did not provide "
             "it (offline or HF_HUB_OFFLINE=1, a gated model without access, or a misspelt id). Pass a local path "
             "instead: a folder with config.json, the weights and the tokenizer, e.g. made once on a connected machine "
-            f"with `huggingface-cli download {name} --local-dir models/{name.split('/')[-1]}`"
+            f"with `hf download {name} --local-dir models/{name.split('/')[-1]}`"
         ) from error
     return model.to(device), tokenizer
 
