@@ -22,11 +22,10 @@ from typing import Sequence
 import pandas as pd
 
 from icrl_course.checkpoints import load_agent
-from icrl_course.evaluate import mean_over_episodes
 from icrl_course.train.config import ConfigError, HFModel, TrainConfig
 from icrl_course.train.log import read_metrics
 from icrl_course.train.loop import evaluation_maps, train
-from icrl_course.trials import run_trials
+from icrl_course.trials import mean_over_episodes, run_trials
 
 METHODS = ("full", "lora", "ia3")
 """The fine-tuning methods compared: every weight, low-rank updates, learned scales (``HFModel.adapter``)."""
