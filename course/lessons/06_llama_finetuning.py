@@ -336,10 +336,10 @@ learning_curve(table, title="tiny Llama vs yardsticks on held-out maps")
 #
 # | | lesson 5's transformer (`paper-small`) | tiny Llama (`tiny-llama`) | ratio |
 # | --- | --- | --- | --- |
-# | tokens per step | 1.01 | 2.21 | 2.2 |
-# | environment steps per CPU-second, playing | 3,799 | 1,413 | 0.37 |
-# | updates (64 trials) per CPU-second, learning | 2.54 | 0.75 | 0.30 |
-# | CPU-seconds per iteration | 4.0 | 13.3 | 3.4 |
+# | tokens per step | 1.01 | 2.22 | 2.2 |
+# | environment steps per CPU-second, playing | 7,659 | 1,519 | 0.20 |
+# | updates (64 trials) per CPU-second, learning | 2.34 | 0.67 | 0.29 |
+# | CPU-seconds per iteration | 3.9 | 14.3 | 3.6 |
 #
 # The tiny Llama reads about twice as many tokens per step, so every layer does twice the work and
 # attention, which grows with the square of a row's length, about four to six times; acting, each
