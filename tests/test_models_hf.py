@@ -270,3 +270,21 @@ def test_the_tiny_llamas_shape_follows_the_config_sections_fields():
     assert (plain.num_attention_heads, plain.num_key_value_heads, plain.intermediate_size) == (4, 4, 64)
     grouped = llama_config(tiny_kv_heads=2, tiny_mlp_ratio=2)
     assert (grouped.num_key_value_heads, grouped.intermediate_size) == (2, 32)
+
+
+@pytest.mark.parametrize("fmt", [WORDS, PAPER], ids=["words", "paper"])
+def test_every_word_a_trial_writes_has_a_trainable_embedding(tmp_path, trials, fmt):
+    """The pad token's embedding row is zero and gets no gradient (``nn.Embedding(padding_idx=...)``), so padding
+    must be a word of its own: when it was the end-of-episode word, the tiny Llama could not see episode ends."""
+    qnet = network(build_tiny_llama(tmp_path, fmt), fmt=fmt)
+    encoded = [qnet.encode(t) for t in trials]  # words before a trial's last Q position feed some Q-value
+    written = np.unique(np.concatenate([e.tokens[:e.q_positions.max()] for e in encoded]))
+    pad = qnet._lm().config.pad_token_id
+    assert pad not in written
+    embedding = qnet._lm().get_input_embeddings().weight
+    loss = qnet(packed(qnet.tokenizer, trials)).sum()
+    loss.backward()
+    grad_rows = embedding.grad.abs().sum(dim=1)
+    assert torch.all(embedding[written].abs().sum(dim=1) > 0)
+    assert torch.all(grad_rows[written] > 0), "a written word's embedding gets no gradient"
+    assert grad_rows[pad] == 0
