@@ -106,7 +106,18 @@ def test_llama3_differs_from_the_paper_only_by_the_blank_line_and_one_begin_per_
 
 def test_the_words_format_is_two_tokens_per_step_inside_an_episode():
     trial = Trial.from_steps(MAP, [(0, 2, 0, 1, False, False), (1, 2, 1, 2, True, False)])
-    assert trial_text(trial, WORDS) == "<trial>u0d2l0r2 right u0d2l1r1 right u0d2l2r0 1.0 end "
+    assert trial_text(trial, WORDS) == "<trial>u0d2l0r2 right u0d2l1r1 right u0d2l2r0 1.0 eT1.0u0d2l2r0 "
+
+
+def test_the_words_formats_episode_end_names_how_and_where_it_ended():
+    """One word per ending, as the transformer's compact token gives it: terminated (T) and/or cut by the step
+    limit (C), the last reward, the cell. Written by hand for a hole, a cut episode and a cut that falls in."""
+    steps = [(0, 2, 0.0, 1, False, False), (1, 1, 0.0, 4, True, False),  # right, down into the hole (cell 4)
+             (0, 0, 0.0, 0, False, True),                                   # left into the wall, cut by the limit
+             (0, 2, 0.0, 1, False, False), (1, 1, 0.0, 4, True, True)]      # the hole and the limit together
+    words = trial_text(Trial.from_steps(MAP, steps), WORDS).split()
+    assert [w for w in words if w.startswith("e")] == ["eT0.0u1d1l1r1", "eC0.0u0d2l0r2", "eTC0.0u1d1l1r1"]
+    assert words.count("...") == 2  # the edit message of a cut episode is still written
 
 
 def test_encoded_tokens_equal_tokenizing_the_whole_text(text):

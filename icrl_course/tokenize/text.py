@@ -28,7 +28,13 @@ about 10 Llama 3 tokens per step. Two other formats share the layout:
   (the action word and the cell it lands on). A cell is written as its
   distances to the four walls, capped (``u0d2l1r3``), the same information
   the small transformer's compact tokens give it (``tokenize.compact``), so
-  the tiny Llama of lesson 6 sees what lesson 5's model sees, as text.
+  the tiny Llama of lesson 6 sees what lesson 5's model sees, as text. Its
+  end-of-episode word also names how and where the episode ended
+  (``eT0.0u1d1l2r1``: terminated, reward 0.0, on that cell; ``eC``: cut by the
+  step limit; ``eTC``: both), as the transformer's first token of the next
+  episode does (``end_word``). With a plain ``end`` a model must combine two
+  tokens (the cell, then ``end`` after it) to know where it fell; a tiny Llama
+  trained from scratch learned that much more slowly (lesson 6, section 7).
 
 Every message is a block whose tokens do not depend on its neighbours (it
 starts and ends at a special token or a space, where tokenizers split), so
@@ -86,6 +92,9 @@ class TextFormat:
     """The words of actions 0, 1, 2, 3 (gymnasium: left, down, right, up)."""
     truncated_text: str = "..."
     """Content of the ``edit`` message written when the step limit cut an episode."""
+    end_names_outcome: bool = False
+    """Write each episode's end as one word naming how and where it ended (``end_word``), not ``end_of_episode``
+    (which stays a word of the vocabulary, used for padding)."""
 
     def __post_init__(self) -> None:
         if self.cells not in CELL_STYLES:
@@ -100,6 +109,13 @@ class TextFormat:
     def action_prompt(self) -> str:
         """The text before an action word; Q-values are read at its last token (or the token before the word)."""
         return f"{self.header_start}action{self.header_end}{self.separator}" if self.header_start else ""
+
+    def end_word(self, terminated: bool, truncated: bool, reward: float, cell_text: str) -> str:
+        """The word closing an episode when ``end_names_outcome``: ``e`` + ``T`` (terminated) and/or ``C`` (cut
+        by the step limit) + the last reward (``format_reward``) + the cell it ended on, e.g. ``eT1.0u2d0l2r0``."""
+        if not (terminated or truncated):
+            raise ValueError("an episode ends terminated, truncated or both")
+        return f"e{'T' if terminated else ''}{'C' if truncated else ''}{format_reward(reward)}{cell_text}"
 
     def cell_texts(self, nrow: int, ncol: int) -> list[str]:
         """How every cell ``0..nrow*ncol-1`` of a map of this shape is written."""
@@ -128,8 +144,13 @@ class TextFormat:
             texts += [str(c) for c in range(max_side * max_side)]
         else:
             cap = min(self.edge_cap, max_side - 1)
-            texts += [f"u{u}d{d}l{l}r{r}" for u in range(cap + 1) for d in range(cap + 1)
-                      for l in range(cap + 1) for r in range(cap + 1)]
+            cells = [f"u{u}d{d}l{l}r{r}" for u in range(cap + 1) for d in range(cap + 1)
+                     for l in range(cap + 1) for r in range(cap + 1)]
+            texts += cells
+        if self.end_names_outcome:
+            cell_words = cells if self.cells == "walls" else [str(c) for c in range(max_side * max_side)]
+            texts += [self.end_word(t, c, r, cell) for t, c in ((True, False), (False, True), (True, True))
+                      for r in (0.0, *rewards) for cell in cell_words]
         pattern = "|".join(re.escape(s) for s in self.special_tokens) or "$^"
         words = {w for text in texts for w in re.sub(pattern, " ", text).split()}
         return sorted(words)
@@ -148,9 +169,10 @@ LLAMA3 = TextFormat(name="llama3", begin="<|begin_of_text|>", begin_every_episod
 """The paper's text with Llama 3's chat-template blank line and one beginning-of-text per trial (reasons above)."""
 
 WORDS = TextFormat(name="words", begin="<trial>", begin_every_episode=False, end_of_episode="end ", turn_end=" ",
-                   special_tokens=("<trial>",), cells="walls", edge_cap=2)
+                   special_tokens=("<trial>",), cells="walls", edge_cap=2, end_names_outcome=True)
 """One word per message, cells as wall distances capped at 2 (as the small transformer's, for the reason
-``tokenize.compact`` gives): about two tokens per step, for small models trained from scratch."""
+``tokenize.compact`` gives), episode ends named with their outcome and cell: about two tokens per step,
+for small models trained from scratch."""
 
 FORMATS = {f.name: f for f in (PAPER, LLAMA3, WORDS)}
 """The formats by name, as configs give them."""
@@ -179,7 +201,10 @@ def trial_text(trial: Trial, fmt: TextFormat = PAPER) -> str:
             parts.append(fmt.message("reward", format_reward(trial.rewards[t])))
         if trial.truncated[t]:
             parts.append(fmt.message("edit", fmt.truncated_text))
-        if ends[t]:
+        if ends[t] and fmt.end_names_outcome:
+            parts.append(fmt.message("end", fmt.end_word(trial.terminated[t], trial.truncated[t], trial.rewards[t],
+                                                         cells[trial.next_obs[t]])))
+        elif ends[t]:
             parts.append(fmt.end_of_episode)
     return "".join(parts) if len(trial) else fmt.begin
 
@@ -295,6 +320,13 @@ class TextTokenizer:
         table = np.array([self._block("reward", format_reward(v)) if v != 0 else -1 for v in values])
         return table[inverse]
 
+    def _end_block(self, terminated: bool, truncated: bool, reward: float, cell: int, shape: tuple[int, int]) -> int:
+        """Block index of an episode's end: the format's end marker, or the word naming the outcome."""
+        if not self.fmt.end_names_outcome:
+            return self._end
+        word = self.fmt.end_word(bool(terminated), bool(truncated), reward, self.fmt.cell_texts(*shape)[int(cell)])
+        return self._block("end", word)
+
     @property
     def pad_id(self) -> int:
         """Token used for padding in ``pack``: the end-of-episode token (padding is masked anyway)."""
@@ -318,6 +350,10 @@ class TextTokenizer:
             columns[:, 4] = self._reward_blocks(trial.rewards)
             columns[:, 5] = np.where(trial.truncated, self._truncated, -1)
             columns[:, 6] = np.where(ends, self._end, -1)
+            if self.fmt.end_names_outcome:
+                for t in np.flatnonzero(ends):  # at most one per episode
+                    columns[t, 6] = self._end_block(trial.terminated[t], trial.truncated[t], trial.rewards[t],
+                                                    trial.next_obs[t], trial.lake_map.shape)
         if self._flat is None:
             self._flat, self._starts, self._lengths = self._table()
         sequence = columns.ravel() if n else np.array([self._begin])
@@ -356,7 +392,7 @@ class TextTokenizer:
         if truncated:
             parts.append(self._blocks[self._truncated])
         if terminated or truncated:
-            parts.append(self._blocks[self._end])
+            parts.append(self._blocks[self._end_block(terminated, truncated, reward, next_obs, shape)])
         return np.concatenate(parts)
 
     # ----------------------------------------------------------------- decoding
@@ -398,6 +434,8 @@ class TextTokenizer:
         if token in self.action_token_ids:
             return ("action", self.fmt.action_words[int(np.flatnonzero(self.action_token_ids == token)[0])])
         word = self.tokenizer.convert_ids_to_tokens([token])[0]
+        if self.fmt.end_names_outcome and re.fullmatch(r"e(T|C|TC)-?\d+\.\d+(u\d+d\d+l\d+r\d+|\d+)", word):
+            return ("end", word)
         if word == self.fmt.truncated_text:
             return ("edit", word)
         if re.fullmatch(r"-?\d+\.\d+", word):
@@ -434,7 +472,10 @@ class TextTokenizer:
             elif role == "edit" and content == self.fmt.truncated_text:
                 steps[-1][5] = True
             elif role == "end":
-                steps[-1][4] = not steps[-1][5] or lake_map.flat[steps[-1][3]] in "HG"
+                if content:  # a word naming the outcome says whether the episode terminated
+                    steps[-1][4] = content[1] == "T"
+                else:
+                    steps[-1][4] = not steps[-1][5] or lake_map.flat[steps[-1][3]] in "HG"
                 current = None
             else:
                 raise ValueError(f"message {k} has role {role!r} and content {content!r}, which the {self.fmt.name} "
