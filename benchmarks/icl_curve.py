@@ -34,9 +34,9 @@ from icrl_course.evaluate import compare_agents, held_out_maps
 from icrl_course.trials import episode_table, mean_over_episodes, per_episode
 
 MEAN_GOAL = 0.90
-"""Goal: the transformer's mean success over the trial is at least this share of the explorer's."""
+"""Goal: a checkpoint's mean success over the trial is at least this share of the explorer's."""
 LAST_GOAL = 0.95
-"""Goal: the transformer's success in the last episode is at least this."""
+"""Goal: a checkpoint's success in the last episode is at least this."""
 
 
 def main() -> None:
@@ -60,8 +60,8 @@ def main() -> None:
     maps = held_out_maps(args.maps, distribution, seed=args.seed)
     started = time.perf_counter()
     first = args.checkpoints[0]
-    agents = {"transformer": load_agent(first),
-              "transformer, context reset every episode": load_agent(first, reset_context_every_episode=True),
+    agents = {first: load_agent(first),
+              f"{first}, context reset every episode": load_agent(first, reset_context_every_episode=True),
               "random": RandomAgent(), "q-learning": QLearningAgent(), "explorer": ExplorerAgent()}
     table = compare_agents(agents, maps, args.episodes, args.max_episode_steps, seed=args.seed)
     print(f"{len(maps)} held-out maps ({args.preset} preset, test split, seed {args.seed}), greedy, {args.episodes} episodes "
@@ -74,9 +74,8 @@ def main() -> None:
     print(f"\ngoals: mean over episodes >= {args.mean_goal:.0%} of the explorer's ({args.mean_goal * explorer_mean:.3f}); "
           f"episode {args.episodes} >= {args.last_goal}")
     for name in args.checkpoints:
-        agent = agents["transformer"] if name == first else load_agent(name)
-        part = table[table.agent == "transformer"] if name == first else compare_agents(
-            {"transformer": agent}, maps, args.episodes, args.max_episode_steps, seed=args.seed)
+        part = table[table.agent == first] if name == first else compare_agents(
+            {name: load_agent(name)}, maps, args.episodes, args.max_episode_steps, seed=args.seed)
         mean = mean_over_episodes(part).iloc[0]
         last = per_episode(part).iloc[-1]
         trained = read_model(resolve(name))[1]["trained"]

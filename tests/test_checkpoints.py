@@ -40,6 +40,15 @@ def test_the_shipped_checkpoint_loads_by_name_as_an_agent():
     assert agent.name == "transformer (context reset every episode)"
 
 
+def test_the_shipped_tiny_llama_loads_by_name_as_a_hugging_face_agent():
+    from icrl_course.models.hf import HFAgent
+
+    assert "tiny-llama" in available()
+    agent = load_agent("tiny-llama", reset_context_every_episode=True)
+    assert isinstance(agent, HFAgent) and agent.reset_context_every_episode
+    assert type(agent.qnet._lm()).__name__ == "LlamaForCausalLM"
+
+
 def test_an_exported_model_without_its_json_says_so(tmp_path):
     _, weights, spec = exported(tmp_path)
     spec.unlink()
