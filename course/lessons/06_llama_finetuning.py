@@ -457,10 +457,11 @@ learning_curve(shipped_table, title="shipped tiny Llama vs its context-reset abl
 # First, a Llama's embedding layer keeps the pad token's row at zero and never trains it
 # (`nn.Embedding(padding_idx=...)`). The tokenizer used `end` as its pad token, so the one word that
 # marks an episode boundary reached the first layer as nothing. Second, even with `end` visible,
-# knowing *where* the last episode ended took two tokens (the cell, then `end` after it): a causal
-# model reads the cell before it learns it was a hole, so it needs a second hop of attention, where
-# the transformer's compact token gives the ending cell in one. Writing the end as one word
-# (`eT0.0u1d1l1r1`) made learning about three times faster: 0.41 at iteration 79 against 0.43 at 219.
+# knowing *where* the last episode ended took two tokens (the cell, then `end` after it). Our reading
+# of why that is slow: a causal model reads the cell before it learns it was a hole, so it needs a
+# second hop of attention, where the transformer's compact token gives the ending cell in one.
+# Writing the end as one word (`eT0.0u1d1l1r1`) reached in 79 iterations what the bare `end` reached
+# in 219 (0.41 against 0.43).
 # Also tried and dropped: starting every cell word's embedding as a sum of one vector per wall
 # distance (so neighbouring cells start alike), which left the curve flat (0.29 at iteration 79,
 # with the pad token still `end`).
@@ -503,8 +504,8 @@ methods.round(3)
 # below the base's [0.29, 0.39]), LoRA to 0.32 and IA3 to 0.31. With one training seed per method the
 # order between LoRA and IA3 is within noise; full fine-tuning, which can move every weight, unlearned
 # the most. What the table shows without doubt is what each trains: IA3 1,152 values (0.4% of full),
-# LoRA 6,144, full 270,912; each run took 4-5 CPU-minutes whatever it trained, since on a model this
-# small the passes through the frozen weights cost as much as the trained ones. A few hundred updates,
+# LoRA 6,144, full 270,912; yet each run took 4-5 CPU-minutes whatever it trained: on a model this
+# small, training fewer values saves little time. A few hundred updates,
 # with exploration restarting at 0.3, first spend what the base knew; whether longer runs recover and
 # overtake it, and whether the methods then differ, is the next measurement (`--seeds 0 1 2` and more
 # iterations, `--set iterations=...`).
