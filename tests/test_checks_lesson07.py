@@ -125,12 +125,12 @@ def test_the_difference_the_wrong_way_round_is_named(capsys):
 
 
 # ------------------------------------------------------------------------------ episodes to recover
-def recover(rows):
+def recover(rows, only_maps_that_succeeded_before=True):
     k = int(rows.loc[rows["switched"], "episode"].min())
     after = int(rows["episode"].max()) + 1 - k
     out = {}
     for lake, part in rows.groupby("lake"):
-        if part.loc[part["episode"] == k - 1, "success"].iloc[0] <= 0:
+        if only_maps_that_succeeded_before and part.loc[part["episode"] == k - 1, "success"].iloc[0] <= 0:
             continue
         wins = part.loc[part["switched"] & (part["success"] > 0), "episode"]
         out[int(lake)] = float(wins.min() - k + 1) if len(wins) else float(after + 1)
@@ -143,13 +143,7 @@ def recover_from_zero(rows):
 
 
 def recover_keeping_every_map(rows):
-    k = int(rows.loc[rows["switched"], "episode"].min())
-    after = int(rows["episode"].max()) + 1 - k
-    out = {}
-    for lake, part in rows.groupby("lake"):
-        wins = part.loc[part["switched"] & (part["success"] > 0), "episode"]
-        out[int(lake)] = float(wins.min() - k + 1) if len(wins) else float(after + 1)
-    return out
+    return recover(rows, only_maps_that_succeeded_before=False)
 
 
 def recover_without_censoring(rows):
