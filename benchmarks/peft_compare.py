@@ -24,7 +24,7 @@ import pandas as pd
 
 from icrl_course.io import write_text
 from icrl_course.train.adapt import METHODS, compare_methods, method_table
-from icrl_course.train.config import TrainConfig
+from icrl_course.train.config import ConfigError, TrainConfig
 
 
 def main() -> None:
@@ -41,8 +41,11 @@ def main() -> None:
     parser.add_argument("--out", default="results/peft.csv", help="tidy CSV written (default: results/peft.csv)")
     args = parser.parse_args()
 
-    config = (TrainConfig.from_json(args.config) if args.config.endswith(".json") else TrainConfig.named(args.config))
-    config = config.with_overrides(args.overrides).replace(model={**config.to_dict()["model"], "init_from": args.base})
+    try:
+        config = TrainConfig.named(args.config).with_overrides(args.overrides)
+    except ConfigError as err:
+        parser.error(str(err))
+    config = config.replace(model={**config.to_dict()["model"], "init_from": args.base})
     started = time.perf_counter()
     table = compare_methods(args.base, config, args.run_root, args.methods, args.seeds, test_maps=args.test_maps)
     write_text(args.out, table.to_csv(index=False))

@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from icrl_course.train.config import TrainConfig
+from icrl_course.train.config import ConfigError, TrainConfig
 from icrl_course.train.log import read_metrics
 from icrl_course.train.loop import train
 
@@ -114,13 +114,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", type=Path, help="run folders to summarise (default: runs/paper-small-seed*)")
     parser.add_argument("--train", action="store_true", help="train a fresh run first and summarise it")
-    parser.add_argument("--config", default="paper-small", help="config name in icrl_course/configs (default: paper-small)")
+    parser.add_argument("--config", default="paper-small", help="config name in icrl_course/configs or a JSON path (default: paper-small)")
     parser.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget of --train (default: 20)")
     parser.add_argument("--run-dir", type=Path, default=Path("runs/benchmark-train"), help="folder of the --train run")
     parser.add_argument("--profile", type=int, metavar="N", help="profile N iterations of a fresh run instead")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     args = parser.parse_args()
-    config = TrainConfig.named(args.config).with_overrides(args.set)
+    try:
+        config = TrainConfig.named(args.config).with_overrides(args.set)
+    except ConfigError as err:
+        parser.error(str(err))
     if args.profile:
         torch.set_num_threads(config.threads or torch.get_num_threads())
         profile(config, args.run_dir, args.profile)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from icrl_course.train.build import build_network
-from icrl_course.train.config import TrainConfig
+from icrl_course.train.config import ConfigError, TrainConfig
 from icrl_course.train.loop import dqn_update
 from icrl_course.train.replay import sample_batch
 from icrl_course.trials import Schedule, run_trials
@@ -54,12 +54,16 @@ def measure(config: TrainConfig, trials_per_play: int, seed: int) -> dict[str, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--configs", nargs="+", default=["paper-small", "tiny-llama"], help="config names")
+    parser.add_argument("--configs", nargs="+", default=["paper-small", "tiny-llama"], help="config names in icrl_course/configs or JSON paths")
     parser.add_argument("--trials", type=int, default=32, help="trials played per epsilon (default: 32)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    try:
+        configs = {name: TrainConfig.named(name) for name in args.configs}
+    except ConfigError as err:
+        parser.error(str(err))
     torch.set_num_threads(1)
-    results = {name: measure(TrainConfig.named(name), args.trials, args.seed) for name in args.configs}
+    results = {name: measure(config, args.trials, args.seed) for name, config in configs.items()}
     first = args.configs[0]
     print(f"\none iteration's work per config, one thread; ratios to {first}")
     print(f"{'':30s}" + "".join(f"{name:>16s}" for name in args.configs) + "".join(

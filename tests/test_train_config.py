@@ -1,5 +1,7 @@
 """TrainConfig: invalid values are refused with the field's name; configs survive JSON and overrides."""
 
+import json
+
 import pytest
 
 from icrl_course.dqn import DQNConfig
@@ -121,6 +123,15 @@ def test_configs_kept_in_the_library_load_by_name_and_unknown_names_list_the_kno
     assert TrainConfig.named("tiny-llama").model.kind == "hf"
     with pytest.raises(ConfigError, match="known: .*paper-small"):
         TrainConfig.named("paper-huge")
+
+
+def test_named_also_reads_a_json_path_and_a_missing_file_is_named(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({**TrainConfig.named("paper-small").to_dict(), "lr": 3e-4}))
+    assert TrainConfig.named(str(path)).lr == 3e-4
+    assert TrainConfig.named("icrl_course/configs/paper-small.json") == TrainConfig.named("paper-small")
+    with pytest.raises(ConfigError, match=r"config file .*nope\.json does not exist"):
+        TrainConfig.named(str(tmp_path / "nope.json"))
 
 
 def test_cosine_learning_rate_falls_from_lr_to_zero_and_constant_stays():

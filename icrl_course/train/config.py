@@ -318,12 +318,21 @@ class TrainConfig:
         return cls.from_dict(values)
 
     @classmethod
-    def named(cls, name: str) -> "TrainConfig":
-        """A config kept in the library by name, e.g. ``TrainConfig.named("paper-small")``."""
-        path = CONFIG_DIR / f"{name}.json"
+    def named(cls, name: str | Path) -> "TrainConfig":
+        """A config kept in the library by name (``TrainConfig.named("paper-small")``), or a JSON file's path.
+
+        Why both: scripts take ``--config paper-small`` as well as the path a
+        learner copied (``icrl_course/configs/paper-small.json`` or their own
+        file); a text ending in ``.json`` or naming a folder is read as a path.
+        """
+        text = str(name)
+        if text.endswith(".json") or "/" in text or "\\" in text:
+            return cls.from_json(text)
+        path = CONFIG_DIR / f"{text}.json"
         if not path.is_file():
             known = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
-            raise ConfigError(f"no config named {name!r} in icrl_course/configs; known: {known}")
+            raise ConfigError(f"no config named {text!r} in icrl_course/configs (known: {known}); "
+                              "or give the path of a JSON config file")
         return cls.from_json(path)
 
     def with_overrides(self, assignments: Sequence[str]) -> "TrainConfig":
