@@ -53,6 +53,19 @@ def test_acting_with_the_cache_gives_the_q_values_of_a_full_forward_pass(model, 
         np.testing.assert_allclose(np.stack(agent.per_lake[b]), full_pass_q(model, trial), atol=1e-5)
 
 
+def test_acting_with_offsets_from_the_first_cell_gives_the_q_values_of_a_full_forward_pass():
+    # The agent tracks each lake's first cell itself; its tokens must be the ones encode writes.
+    tok = CompactTokenizer(edge_cap=2, relative_cap=4)
+    model = QTransformer(dataclasses.replace(SMALL, field_sizes=tok.field_sizes), seed=0).eval()
+    agent = RecordingAgent(model, tok)
+    results = run_trials(agent, MAPS, episodes=4, schedule=Schedule.epsilon_greedy(0.5), seed=1, max_episode_steps=12)
+    for b, trial in enumerate(results.trials):
+        encoded = tok.encode(trial)
+        with torch.no_grad():
+            full = model(torch.from_numpy(encoded.tokens)[None])[0, encoded.q_positions].numpy()
+        np.testing.assert_allclose(np.stack(agent.per_lake[b]), full, atol=1e-5)
+
+
 def test_first_episode_only_ablation_sees_each_episode_as_a_fresh_trial(model):
     agent = RecordingAgent(model, reset_context_every_episode=True)
     results = run_trials(agent, MAPS, episodes=3, schedule=Schedule.epsilon_greedy(0.5), seed=2, max_episode_steps=10)

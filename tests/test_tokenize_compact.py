@@ -9,8 +9,8 @@ import torch
 from icrl_course.baselines import RandomAgent
 from icrl_course.envs import LakeMap
 from icrl_course.tokenize import ContextTooLongError, pack
-from icrl_course.tokenize.compact import (AFTER_BOTH, AFTER_TERMINATED, AFTER_TRUNCATED, FIELDS, STEP, TRIAL_START,
-                                          CompactTokenizer)
+from icrl_course.tokenize.compact import (AFTER_BOTH, AFTER_TERMINATED, AFTER_TRUNCATED, FIELDS, RELATIVE_FIELDS,
+                                          STEP, TRIAL_START, CompactTokenizer)
 from icrl_course.trials import Trial, run_trials
 
 TOK = CompactTokenizer()
@@ -188,3 +188,72 @@ def test_a_map_larger_than_max_side_is_encoded_but_not_decoded():
     with pytest.raises(ValueError, match="names uniquely .at most 5x5.*larger edge_cap"):
         CAP2.decode(encoded, SEVEN)
     assert_same_trial(TOK.decode(TOK.encode(trial), SEVEN), trial)  # cap 4 names 7x7 cells uniquely
+
+
+# ------------------------------------------------------------------ offsets from the trial's first cell
+REL = CompactTokenizer(edge_cap=2, relative_cap=2)
+R = {name: i for i, name in enumerate(FIELDS + RELATIVE_FIELDS)}
+
+
+def test_offsets_from_the_first_cell_on_a_hand_trial():
+    f = REL.encode_fields(TWO_EPISODES)
+    assert f.shape == (7, 15) and REL.field_names == FIELDS + RELATIVE_FIELDS
+    none = REL.relative_none
+    assert none == 5
+    # Hand-computed, stored plus the cap (2): cells 0, 1, 0, 1, 2, 5, closing token (none); the trial starts at (0, 0).
+    assert f[:, R["from_start_row"]].tolist() == [2, 2, 2, 2, 2, 3, none]
+    assert f[:, R["from_start_col"]].tolist() == [2, 3, 2, 3, 4, 4, none]
+    # The hole at (1, 1) after step 1, the goal at (2, 2) after the last step; none on other tokens.
+    assert f[:, R["end_from_start_row"]].tolist() == [none, none, 3, none, none, none, 4]
+    assert f[:, R["end_from_start_col"]].tolist() == [none, none, 3, none, none, none, 4]
+    # The first eleven fields are the tokenizer's without offsets.
+    np.testing.assert_array_equal(f[:, :len(FIELDS)], CAP2.encode_fields(TWO_EPISODES))
+
+
+def test_offsets_are_relative_to_the_first_cell_and_clipped_at_the_cap():
+    seven_from_middle = Trial.from_steps(SEVEN, [(24, 0, 0.0, 23, False, False), (23, 0, 0.0, 22, False, False),
+                                                 (22, 0, 0.0, 21, False, False), (21, 3, 0.0, 14, False, False)])
+    f = REL.encode_fields(seven_from_middle)
+    # From (3, 3): (3, 2) is 0/-1, (3, 1) 0/-2, (3, 0) 0/-3 clipped to -2, (2, 0) -1/-2.
+    offsets = f[:-1, [R["from_start_row"], R["from_start_col"]]] - REL.relative_cap
+    assert offsets.tolist() == [[0, 0], [0, -1], [0, -2], [0, -2]]
+    assert (f[-1, [R["from_start_row"], R["from_start_col"]]] - 2).tolist() == [-1, -2]
+
+
+def test_every_offset_a_7x7_map_writes_also_occurs_on_5x5_maps_with_cap_4():
+    rel4 = CompactTokenizer(edge_cap=2, relative_cap=4)
+    def offsets(side):
+        cells = np.arange(side * side)
+        origin, obs = np.meshgrid(cells, cells)
+        return {tuple(v) for v in rel4.relative_fields(obs.ravel(), origin.ravel(), side)}
+    assert offsets(7) == offsets(5) and len(offsets(5)) == 81
+
+
+@pytest.mark.parametrize("slippery", [False, True])
+def test_round_trip_with_offsets(slippery):
+    maps = [MAP, LakeMap.from_rows(["SFFH", "FHFF", "FFFG"])]
+    results = run_trials(RandomAgent(), maps, episodes=4, seed=3, max_episode_steps=8, is_slippery=slippery)
+    for trial in results.trials:
+        assert_same_trial(REL.decode(REL.encode(trial), trial.lake_map), trial)
+
+
+def test_offset_packing_is_invertible_pad_has_no_offset_and_the_default_ids_are_unchanged():
+    rng = np.random.default_rng(0)
+    fields = np.stack([rng.integers(0, s, size=100) for s in REL.field_sizes], axis=-1)
+    np.testing.assert_array_equal(REL.fields(REL.token_ids(fields)), fields)
+    assert REL.fields(np.array([REL.pad_id]))[0, len(FIELDS):].tolist() == [REL.relative_none] * 4
+    np.testing.assert_array_equal(CAP2.encode(TWO_EPISODES).tokens,
+                                  CAP2.token_ids(REL.encode_fields(TWO_EPISODES)[:, :len(FIELDS)]))
+
+
+def test_offsets_need_the_first_cell_and_a_bad_cap_is_named():
+    with pytest.raises(ValueError, match="relative_cap=2 writes cells relative to the trial's first cell: pass origin"):
+        REL.step_fields(np.array([1]), 3, 3, np.array([STEP]), np.array([2]), np.array([0.0]), np.array([-1]))
+    with pytest.raises(ValueError, match="relative_cap=-1 must be an int >= 0"):
+        CompactTokenizer(relative_cap=-1)
+
+
+def test_explain_shows_the_offsets():
+    table = REL.explain(REL.encode(TWO_EPISODES), MAP)
+    assert table["from start r/c"].tolist()[:3] == ["+0/+0", "+0/+1", "+0/+0"]
+    assert table.loc[2, "ended from start"] == "+1/+1" and table.loc[6, "from start r/c"] == "-"

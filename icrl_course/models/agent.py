@@ -97,6 +97,7 @@ class TransformerAgent:
         self.prev_action = np.zeros(num_lakes, dtype=np.int64)
         self.prev_reward = np.zeros(num_lakes)
         self.ended_obs = np.full(num_lakes, -1)
+        self.origin = np.full(num_lakes, -1)  # each lake's trial's first cell (tokens with offsets read it)
         self.forget = np.zeros(num_lakes, dtype=bool)  # wipe these lakes' context before the next token
 
     @torch.no_grad()
@@ -110,8 +111,9 @@ class TransformerAgent:
         if self.forget.any():
             self.cache.reset(torch.from_numpy(self.forget))
             self.forget[:] = False
+        self.origin = np.where(self.kind == TRIAL_START, obs, self.origin)
         ids = self.tokenizer.step_tokens(obs, self.nrow, self.ncol, self.kind, self.prev_action,
-                                         self.prev_reward, self.ended_obs)
+                                         self.prev_reward, self.ended_obs, self.origin)
         ids = torch.from_numpy(ids).to(self.model.device)[:, None]
         if self.model.config.dropout == 0.0 or not self.model.training:
             # Eval mode only turns dropout off: without dropout the two modes compute the same, and switching

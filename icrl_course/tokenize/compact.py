@@ -47,6 +47,17 @@ The fields of a token, in order (``FIELDS``):
     episode ended: ``AFTER_TERMINATED``, ``AFTER_TRUNCATED`` (time limit) or
     ``AFTER_BOTH``.
 
+``from_start_row, from_start_col, end_from_start_row, end_from_start_col`` (only with ``relative_cap``)
+    The cell, and the tile where the previous episode ended, as rows and
+    columns from the trial's *first* cell, clipped to ``-relative_cap ..
+    relative_cap``; none when there is no cell. Why: wall distances capped at 2
+    give the inner cells of a map larger than 5 x 5 one shared name, so "the
+    hole I fell into" and "a cell I have not tried" read the same there. An
+    offset from the trial's first cell names every cell of a 3-5 x 3-5 map
+    with values that a larger map reuses (a 6-7 map only adds offsets beyond
+    the clip, where the wall distances tell the cells apart). The fields come
+    after ``kind``, so a tokenizer without them writes the same ids as before.
+
 A trial of T steps becomes T + 1 tokens: token t (t < T) is the state where
 action t is chosen, so Q-values of step t are read there (``q_positions = 0..T-1``);
 token T closes the trial with the outcome of the last step (its cell fields are
@@ -78,6 +89,8 @@ NO_ACTION = 4
 """``prev_action`` value at the start of a trial."""
 NO_REWARD = 0
 """``prev_reward`` value at the start of a trial."""
+RELATIVE_FIELDS = ("from_start_row", "from_start_col", "end_from_start_row", "end_from_start_col")
+"""Fields a tokenizer with ``relative_cap`` adds after ``FIELDS`` (see the module docstring)."""
 
 
 def kind_after(terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
@@ -96,14 +109,19 @@ class CompactTokenizer:
             value already seen on 5 x 5 maps.
         reward_values: every reward a trial may contain; a reward is stored as
             its index in this tuple. FrozenLake's default schedule gives 0 and 1.
+        relative_cap: 0 (none), or add ``RELATIVE_FIELDS``: offsets from the
+            trial's first cell clipped to this many rows and columns.
     """
 
     edge_cap: int = 4
     reward_values: tuple[float, ...] = (0.0, 1.0)
+    relative_cap: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.edge_cap, (int, np.integer)) or self.edge_cap < 1:
             raise ValueError(f"edge_cap={self.edge_cap!r} must be an int >= 1")
+        if not isinstance(self.relative_cap, (int, np.integer)) or self.relative_cap < 0:
+            raise ValueError(f"relative_cap={self.relative_cap!r} must be an int >= 0 (0: no offset fields)")
         values = tuple(float(v) for v in self.reward_values)
         if not values or len(set(values)) != len(values):
             raise ValueError(f"reward_values={self.reward_values!r} must list each possible reward once")
@@ -114,6 +132,16 @@ class CompactTokenizer:
     def coord_none(self) -> int:
         """The value of a cell field that holds no cell."""
         return self.edge_cap + 1
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """The fields this tokenizer writes: ``FIELDS``, then ``RELATIVE_FIELDS`` with ``relative_cap``."""
+        return FIELDS + (RELATIVE_FIELDS if self.relative_cap else ())
+
+    @property
+    def relative_none(self) -> int:
+        """The value of an offset field that holds no cell (offsets are stored plus ``relative_cap``)."""
+        return 2 * self.relative_cap + 1
 
     @property
     def max_side(self) -> int:
@@ -128,7 +156,8 @@ class CompactTokenizer:
     def field_sizes(self) -> tuple[int, ...]:
         """Number of values of each field in ``FIELDS`` order; the transformer's embedding needs it."""
         coord = self.edge_cap + 2
-        return (coord,) * 4 + (5, len(self.reward_values) + 1) + (coord,) * 4 + (len(KIND_NAMES),)
+        base = (coord,) * 4 + (5, len(self.reward_values) + 1) + (coord,) * 4 + (len(KIND_NAMES),)
+        return base + ((self.relative_none + 1,) * len(RELATIVE_FIELDS) if self.relative_cap else ())
 
     @property
     def vocab_size(self) -> int:
@@ -138,10 +167,11 @@ class CompactTokenizer:
     def pad_id(self) -> int:
         """A token with every field none; ``pack(..., pad_id=tokenizer.pad_id)`` pads with it."""
         none = self.coord_none
-        return int(self.token_ids(np.array([none] * 4 + [NO_ACTION, NO_REWARD] + [none] * 4 + [STEP])))
+        offsets = [self.relative_none] * len(RELATIVE_FIELDS) if self.relative_cap else []
+        return int(self.token_ids(np.array([none] * 4 + [NO_ACTION, NO_REWARD] + [none] * 4 + [STEP] + offsets)))
 
     def token_ids(self, fields: np.ndarray) -> np.ndarray:
-        """Pack ``(..., 11)`` field values into one int64 id each (first field least significant)."""
+        """Pack ``(..., F)`` field values (``field_names``) into one int64 id each (first field least significant)."""
         fields = np.asarray(fields, dtype=np.int64)
         sizes = np.array(self.field_sizes)
         if fields.shape[-1] != len(sizes) or np.any(fields < 0) or np.any(fields >= sizes):
@@ -150,7 +180,7 @@ class CompactTokenizer:
         return (fields * strides).sum(axis=-1)
 
     def fields(self, ids: np.ndarray) -> np.ndarray:
-        """Unpack int64 ids into ``(..., 11)`` field values (the inverse of ``token_ids``)."""
+        """Unpack int64 ids into ``(..., F)`` field values (the inverse of ``token_ids``)."""
         ids = np.asarray(ids, dtype=np.int64)
         if np.any(ids < 0) or np.any(ids >= self.vocab_size):
             raise ValueError(f"token ids must lie in 0..{self.vocab_size - 1}")
@@ -169,6 +199,18 @@ class CompactTokenizer:
         out = np.stack([np.minimum(row, cap), np.minimum(nrow - 1 - row, cap),
                         np.minimum(col, cap), np.minimum(ncol - 1 - col, cap)], axis=-1)
         return np.where((obs < 0)[..., None], self.coord_none, out)
+
+    def relative_fields(self, obs: np.ndarray, origin: np.ndarray, ncol: np.ndarray | int) -> np.ndarray:
+        """``(..., 2)`` offsets (rows, columns) of cells from ``origin``, clipped and stored plus ``relative_cap``;
+        ``obs = -1`` gives none."""
+        obs, origin, ncol = np.broadcast_arrays(np.asarray(obs, dtype=np.int64), np.asarray(origin, dtype=np.int64),
+                                                np.asarray(ncol))
+        if np.any((obs >= 0) & (origin < 0)):
+            raise ValueError("a cell needs the trial's first cell (origin) to be written relative to it")
+        cap = self.relative_cap
+        (row, col), (row0, col0) = np.divmod(np.maximum(obs, 0), ncol), np.divmod(np.maximum(origin, 0), ncol)
+        out = np.stack([np.clip(row - row0, -cap, cap), np.clip(col - col0, -cap, cap)], axis=-1) + cap
+        return np.where((obs < 0)[..., None], self.relative_none, out)
 
     def cells(self, coords: np.ndarray, nrow: int, ncol: int) -> np.ndarray:
         """Cell indices back from ``(..., 4)`` wall distances (-1 where the fields hold none).
@@ -206,14 +248,17 @@ class CompactTokenizer:
         prev_action: np.ndarray,
         prev_reward: np.ndarray,
         ended_obs: np.ndarray,
+        origin: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The ``(..., 11)`` fields of a batch of steps, all arrays of one shape (e.g. ``(B,)`` lakes at once).
+        """The ``(..., F)`` fields of a batch of steps, all arrays of one shape (e.g. ``(B,)`` lakes at once).
 
         ``obs`` is the current cell (-1: none, only on a closing token);
         ``kind`` says what came before. ``prev_action``, ``prev_reward`` are
         ignored at ``TRIAL_START`` and ``ended_obs`` (where the last episode
-        ended) is used only after an episode end. Acting agents and ``encode``
-        share this function, so training and acting tokens cannot drift apart.
+        ended) is used only after an episode end. ``origin`` is the trial's
+        first cell, needed with ``relative_cap`` only (at ``TRIAL_START`` it is
+        ``obs`` whatever is passed). Acting agents and ``encode`` share this
+        function, so training and acting tokens cannot drift apart.
         """
         kind = np.asarray(kind, dtype=np.int64)
         prev_action = np.asarray(prev_action)
@@ -228,17 +273,25 @@ class CompactTokenizer:
         ended = self.cell_fields(np.where(after_end, ended_obs, -1), nrow, ncol)
         action = np.where(start, NO_ACTION, prev_action)
         reward = np.where(start, NO_REWARD, self.reward_index(np.where(start, self.reward_values[0], prev_reward)))
-        return np.concatenate([cell, action[..., None], reward[..., None], ended, kind[..., None]], axis=-1)
+        parts = [cell, action[..., None], reward[..., None], ended, kind[..., None]]
+        if self.relative_cap:
+            if origin is None:
+                raise ValueError(f"relative_cap={self.relative_cap} writes cells relative to the trial's first cell: "
+                                 "pass origin")
+            origin = np.where(start, obs, origin)
+            parts += [self.relative_fields(obs, origin, ncol),
+                      self.relative_fields(np.where(after_end, ended_obs, -1), origin, ncol)]
+        return np.concatenate(parts, axis=-1)
 
-    def step_tokens(self, obs, nrow, ncol, kind, prev_action, prev_reward, ended_obs) -> np.ndarray:
+    def step_tokens(self, obs, nrow, ncol, kind, prev_action, prev_reward, ended_obs, origin=None) -> np.ndarray:
         """Token ids of a batch of steps: ``token_ids(step_fields(...))`` with the same arguments."""
-        return self.token_ids(self.step_fields(obs, nrow, ncol, kind, prev_action, prev_reward, ended_obs))
+        return self.token_ids(self.step_fields(obs, nrow, ncol, kind, prev_action, prev_reward, ended_obs, origin))
 
     def encode_fields(self, trial: Trial) -> np.ndarray:
-        """The ``(T + 1, 11)`` fields of a trial's tokens (what ``encode`` packs into ids)."""
+        """The ``(T + 1, F)`` fields of a trial's tokens (what ``encode`` packs into ids)."""
         n = len(trial)
         if n == 0:
-            return np.zeros((0, len(FIELDS)), dtype=np.int64)
+            return np.zeros((0, len(self.field_names)), dtype=np.int64)
         actions = np.asarray(trial.actions)
         if actions.min() < 0 or actions.max() > 3:
             bad = actions[(actions < 0) | (actions > 3)][0]
@@ -255,7 +308,7 @@ class CompactTokenizer:
         prev_action = np.concatenate([[0], actions])
         prev_reward = np.concatenate([[self.reward_values[0]], trial.rewards])
         ended_obs = np.concatenate([[-1], np.where(ends, trial.next_obs, -1)])
-        return self.step_fields(obs, nrow, ncol, kind, prev_action, prev_reward, ended_obs)
+        return self.step_fields(obs, nrow, ncol, kind, prev_action, prev_reward, ended_obs, origin=trial.obs[0])
 
     def encode(self, trial: Trial) -> EncodedTrial:
         """The trial as T + 1 compact tokens, Q-values read at tokens 0..T-1."""
@@ -303,7 +356,7 @@ class CompactTokenizer:
         ended = self.cells(f[:, 6:10], nrow, ncol)
         action_names = ("left", "down", "right", "up", "-")
         reward_names = ("-",) + tuple(f"{v:g}" for v in self.reward_values)
-        return pd.DataFrame({
+        table = pd.DataFrame({
             "token": tokens,
             "cell": [f"({c // ncol},{c % ncol})" if c >= 0 else "-" for c in cell],
             "walls u/d/l/r": ["/".join(map(str, row)) for row in f[:, 0:4]],
@@ -313,3 +366,10 @@ class CompactTokenizer:
             "kind": [KIND_NAMES[k] for k in f[:, 10]],
             "q_read": np.arange(len(tokens)) < len(tokens) - 1,
         })
+        if self.relative_cap:
+            def offsets(rows, cols):
+                return ["-" if r == self.relative_none else f"{r - self.relative_cap:+d}/{c - self.relative_cap:+d}"
+                        for r, c in zip(rows, cols)]
+            table.insert(3, "from start r/c", offsets(f[:, 11], f[:, 12]))
+            table.insert(7, "ended from start", offsets(f[:, 13], f[:, 14]))
+        return table

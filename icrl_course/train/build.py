@@ -43,7 +43,7 @@ def tokenizer_for(model: TransformerModel | HFModel, hf_tokenizer=None):
     if isinstance(model, TransformerModel):
         from icrl_course.tokenize.compact import CompactTokenizer
 
-        return CompactTokenizer(edge_cap=model.edge_cap, reward_values=REWARD_VALUES)
+        return CompactTokenizer(edge_cap=model.edge_cap, reward_values=REWARD_VALUES, relative_cap=model.relative_cap)
     from icrl_course.tokenize.text import FORMATS, TextTokenizer
 
     if hf_tokenizer is None:

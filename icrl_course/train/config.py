@@ -63,6 +63,9 @@ class TransformerModel:
     """Cells are embedded as their distances to the four walls, capped here. 2 names every cell of the
     3-5 x 3-5 training maps uniquely and writes only codes seen in training on larger maps (inner cells then
     share names); ``tokenize.compact`` gives the measurements behind the choice."""
+    relative_cap: int = 0
+    """0, or also write each cell as its offset from the trial's first cell, clipped to this many rows and
+    columns (``tokenize.compact``): a name for inner cells of maps larger than the training maps."""
     n_layer: int = 3
     """Transformer blocks."""
     n_head: int = 4
@@ -79,6 +82,8 @@ class TransformerModel:
         for name, most in TRANSFORMER_LIMITS.items():
             need(1 <= getattr(self, name) <= most, name,
                  f"use an int from 1 to {most} (the small transformer; larger models are kind 'hf')")
+        need(0 <= self.relative_cap <= TRANSFORMER_LIMITS["edge_cap"], "relative_cap",
+             f"use 0 (no offset fields) or an int up to {TRANSFORMER_LIMITS['edge_cap']}")
         need(self.n_embd % (2 * self.n_head) == 0, "n_embd",
              f"it must be a multiple of 2 * n_head = {2 * self.n_head} (rotary positions rotate pairs)")
         need(0.0 <= self.dropout < 1.0, "dropout", "a probability in [0, 1)")
