@@ -52,11 +52,14 @@ The fields of a token, in order (``FIELDS``):
     columns from the trial's *first* cell, clipped to ``-relative_cap ..
     relative_cap``; none when there is no cell. Why: wall distances capped at 2
     give the inner cells of a map larger than 5 x 5 one shared name, so "the
-    hole I fell into" and "a cell I have not tried" read the same there. An
-    offset from the trial's first cell names every cell of a 3-5 x 3-5 map
-    with values that a larger map reuses (a 6-7 map only adds offsets beyond
-    the clip, where the wall distances tell the cells apart). The fields come
-    after ``kind``, so a tokenizer without them writes the same ids as before.
+    hole I fell into" and "a cell I have not tried" read the same there;
+    with offsets they get names of their own (all of them with a clip of 4,
+    most with 2), from values the 3-5 x 3-5 training maps also write. Measured
+    on val maps (lesson 5's lever table), neither clip beat wall distances
+    alone out of distribution, so the shipped models leave them off
+    (``relative_cap=0``); the option stays so that the measurement can be
+    rerun. The fields come after ``kind``, so a tokenizer without them
+    writes the same ids as before.
 
 A trial of T steps becomes T + 1 tokens: token t (t < T) is the state where
 action t is chosen, so Q-values of step t are read there (``q_positions = 0..T-1``);

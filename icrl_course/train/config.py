@@ -65,7 +65,8 @@ class TransformerModel:
     share names); ``tokenize.compact`` gives the measurements behind the choice."""
     relative_cap: int = 0
     """0, or also write each cell as its offset from the trial's first cell, clipped to this many rows and
-    columns (``tokenize.compact``): a name for inner cells of maps larger than the training maps."""
+    columns (``tokenize.compact``): a name for inner cells of maps larger than the training maps. Measured in
+    lesson 5: no better out of distribution than wall distances alone, so the shipped configs leave it 0."""
     n_layer: int = 3
     """Transformer blocks."""
     n_head: int = 4
