@@ -157,7 +157,7 @@ class CompactTokenizer:
 
     @property
     def field_sizes(self) -> tuple[int, ...]:
-        """Number of values of each field in ``FIELDS`` order; the transformer's embedding needs it."""
+        """Number of values of each field in ``field_names`` order; the transformer's embedding needs it."""
         coord = self.edge_cap + 2
         base = (coord,) * 4 + (5, len(self.reward_values) + 1) + (coord,) * 4 + (len(KIND_NAMES),)
         return base + ((self.relative_none + 1,) * len(RELATIVE_FIELDS) if self.relative_cap else ())
