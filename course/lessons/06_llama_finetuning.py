@@ -511,9 +511,8 @@ methods.round(3)
 # not a measurement: the fewer values a method may move, the less of what the base knew a few hundred
 # updates (with exploration restarting at 0.3) can spend.
 #
-# Do longer runs recover and overtake the base? Twice as long, for full fine-tuning and IA3 (one
-# seed each, for the CPU budget:
-# `python benchmarks/peft_compare.py --seeds 0 --methods full ia3 --set iterations=60 --out results/peft-60.csv`):
+# Do longer runs recover and overtake the base? Twice as long, one seed per method for the CPU budget
+# (`python benchmarks/peft_compare.py --seeds 0 --set iterations=60 --out results/peft-60.csv`):
 
 # %%
 longer = pd.read_csv(RESULTS / "peft-60.csv")
@@ -521,9 +520,9 @@ method_table(longer, "test").round(3)
 
 # %% [markdown]
 # Not yet. After 60 iterations full fine-tuning is at 0.27 on test, where it was after 30 (0.27 for
-# the same seed), and IA3 at 0.33, up from 0.31 but still below the base's 0.34; on val maps both sit at
-# 0.27, below the base's 0.32. The 60 iterations took 9-11 CPU-minutes, about a fifth of what the base's
-# 300 cost. On this budget the summary is: adapting a small in-context learner to larger maps with
+# the same seed), LoRA at 0.30 (0.32 after 30) and IA3 at 0.33, up from 0.31 but still below the
+# base's 0.34; on val maps all three sit at 0.26-0.28, below the base's 0.32. The 60 iterations took
+# 9-11 CPU-minutes, about a fifth of what the base's 300 cost. On this budget the summary is: adapting a small in-context learner to larger maps with
 # online DQN costs it some of what it knew, full fine-tuning the most, and a few hundred updates do not
 # win it back.
 #
