@@ -132,6 +132,11 @@ def test_named_also_reads_a_json_path_and_a_missing_file_is_named(tmp_path):
     assert TrainConfig.named("icrl_course/configs/paper-small.json") == TrainConfig.named("paper-small")
     with pytest.raises(ConfigError, match=r"config file .*nope\.json does not exist"):
         TrainConfig.named(str(tmp_path / "nope.json"))
+    (tmp_path / "latin1.json").write_bytes(b"\xff{}")
+    with pytest.raises(ConfigError, match=r"latin1\.json is not UTF-8 text \(byte 0\)"):
+        TrainConfig.named(str(tmp_path / "latin1.json"))
+    with pytest.raises(ConfigError, match=r"cannot be read \(Is a directory\)"):
+        TrainConfig.from_json(tmp_path)
 
 
 def test_cosine_learning_rate_falls_from_lr_to_zero_and_constant_stays():

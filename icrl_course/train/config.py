@@ -317,6 +317,10 @@ class TrainConfig:
             values = json.loads(path.read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}): give a JSON config file") from None
+        except OSError as err:
+            raise ConfigError(f"config file {path} cannot be read ({err.strerror}): give the path of a JSON file") from None
         except json.JSONDecodeError as err:
             raise ConfigError(f"config file {path} is not valid JSON: {err}") from None
         if not isinstance(values, dict):
