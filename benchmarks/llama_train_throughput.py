@@ -14,8 +14,11 @@ on rows packed from real trials written in a text format. Two shapes:
   float32 target adapter, on trials in the paper's text format (about 10
   tokens per step) packed into rows of 4,096 tokens, 10 rows per step (the
   paper's config, ``configs/llama31-8b-paper.json``); with and without
-  gradient checkpointing. ``--layers``, ``--hidden``, ``--vocab`` shrink it
-  for a CPU check of the code path (its numbers say nothing about a GPU).
+  gradient checkpointing, and with ``--micro-batches K`` a third setting:
+  checkpointing with the same trials sorted by length and split into K
+  passes of one update, as the trainer does with ``micro_batches=K``
+  (gradient accumulation): what a smaller GPU's peak memory needs. ``--layers``, ``--hidden``, ``--vocab``
+  shrink it for a CPU check of the code path (its numbers say nothing about a GPU).
 
 Each measurement runs ``--warmup`` untimed steps, then ``--steps`` timed ones::
 
@@ -29,6 +32,7 @@ import argparse
 import tempfile
 import time
 
+import numpy as np
 import torch
 
 from icrl_course.data import Behaviour, generate_trials
@@ -38,6 +42,7 @@ from icrl_course.runtime import pick_device
 from icrl_course.tokenize.base import pack
 from icrl_course.tokenize.text import PAPER, WORDS, TextTokenizer
 from icrl_course.train.loop import dqn_update
+from icrl_course.train.replay import sample_micro_batches
 
 LLAMA31_8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                   num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072, rope_theta=500000.0,
@@ -48,21 +53,31 @@ LLAMA31_8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, 
 PAPER_OBJECTIVE = DQNConfig(gamma=0.9, reward_scale=30.0, tau=0.1)
 
 
-def rows(network: HFQNetwork, context: int, batch: int, max_episode_steps: int, seed: int):
-    """``batch`` rows of ``context`` tokens packed from trials of a mixed behaviour, in the network's text format."""
+def rows(network: HFQNetwork, context: int, batch: int, max_episode_steps: int, seed: int) -> list:
+    """Encoded trials of a mixed behaviour, in the network's text format, as many as fill ``batch`` rows of
+    ``context`` tokens when packed in order."""
     trials, _ = generate_trials([Behaviour("oracle", 0.3, 0.5), Behaviour("explorer", 0.2, 0.5)], 16 * batch,
                                 episodes=10, max_episode_steps=max_episode_steps, seed=seed)
-    packed = pack([network.encode(t) for t in trials], context, pad_id=network.pad_id, overflow="truncate")
-    keep = torch.arange(min(batch, packed.input_ids.shape[0]))
-    return type(packed)(**{k: v[keep] for k, v in packed.__dict__.items()})
+    encoded = [network.encode(t) for t in trials]
+    count = 1
+    while count < len(encoded) and pack(encoded[:count + 1], context, pad_id=network.pad_id,
+                                        overflow="truncate").input_ids.shape[0] <= batch:
+        count += 1
+    return encoded[:count]
 
 
-def measure(network: HFQNetwork, batch, steps: int, warmup: int, device: torch.device) -> dict:
-    """Seconds per update, tokens per second and peak GPU memory of ``dqn_update`` on one batch."""
+def measure(network: HFQNetwork, trials: list, context: int, steps: int, warmup: int, device: torch.device,
+            parts: int = 1) -> dict:
+    """Seconds per update, tokens per second and peak GPU memory of ``dqn_update`` on the trials packed into
+    rows of ``context`` tokens, in one pass or, as the trainer's ``micro_batches`` does, in ``parts``."""
     target = network.make_target()
     optimiser = torch.optim.AdamW([p for p in network.parameters() if p.requires_grad], lr=1e-4)
-    batch = batch.to(device)
-    tokens = int((batch.segment_ids >= 0).sum())
+    if parts == 1:
+        batch = [pack(trials, context, pad_id=network.pad_id, overflow="truncate")]
+    else:
+        batch = sample_micro_batches(trials, len(trials), np.random.default_rng(0), context, network.pad_id, parts)
+    tokens = sum(int((part.segment_ids >= 0).sum()) for part in batch)
+    batch = [part.to(device) for part in batch]
     for _ in range(warmup):
         dqn_update(network, target, optimiser, batch, PAPER_OBJECTIVE, grad_clip=1.0)
     if device.type == "cuda":
@@ -87,8 +102,8 @@ def run_tiny(args) -> list[tuple[str, dict]]:
                                       ("IA3 + grad. checkpointing", "ia3", True)):
         model, tokenizer = load_causal_lm(path, dtype="float32", device=str(device))
         network = HFQNetwork(model, TextTokenizer(tokenizer, WORDS), AdapterConfig(kind=kind), checkpointing).to(device)
-        batch = rows(network, args.context, args.batch, 25, args.seed)
-        results.append((name, measure(network, batch, args.steps, args.warmup, device)))
+        trials = rows(network, args.context, args.batch, 25, args.seed)
+        results.append((name, measure(network, trials, args.context, args.steps, args.warmup, device)))
     return results
 
 
@@ -108,15 +123,18 @@ def run_8b(args) -> list[tuple[str, dict]]:
     text = TextTokenizer(word_tokenizer(PAPER), PAPER)  # the paper's text, about 10 tokens per step as with Llama 3's
     dtype = resolve_dtype(args.dtype, device)
     results = []
-    for name, checkpointing in ((f"IA3, {args.dtype}", False), (f"IA3, {args.dtype} + grad. checkpointing", True)):
+    settings = [(f"IA3, {args.dtype}", False, 1), (f"IA3, {args.dtype} + grad. checkpointing", True, 1)]
+    if args.micro_batches > 1:
+        settings.append((f"IA3, {args.dtype} + grad. ckpt, {args.micro_batches} micro-batches", True, args.micro_batches))
+    for name, checkpointing, parts in settings:
         with torch.device(device):  # weights are created on the device directly
             model = AutoModelForCausalLM.from_config(LlamaConfig(**shape), dtype=dtype, attn_implementation="sdpa")
         params = sum(p.numel() for p in model.parameters())
         network = HFQNetwork(model, text, AdapterConfig(kind="ia3"), checkpointing).to(device)
-        batch = rows(network, args.context, args.batch, 100, args.seed)
+        trials = rows(network, args.context, args.batch, 100, args.seed)
         label = f"{name} ({params / 1e9:.2f}B params)"
         try:
-            results.append((label, measure(network, batch, args.steps, args.warmup, device)))
+            results.append((label, measure(network, trials, args.context, args.steps, args.warmup, device, parts)))
         except torch.OutOfMemoryError:
             results.append((label, {"steps_per_s": float("nan"), "tokens_per_s": float("nan"), "step_s": float("nan"),
                                     "peak_gib": float("inf"), "tokens": 0}))
@@ -136,6 +154,8 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=0, help="8b shape only: a smaller width for a CPU check")
     parser.add_argument("--vocab", type=int, default=0, help="8b shape only: a smaller vocabulary for a CPU check")
     parser.add_argument("--dtype", default="bfloat16", help="8b shape only: float32 for a CPU check (CPUs run bf16 slowly)")
+    parser.add_argument("--micro-batches", type=int, default=1,
+                        help="8b shape only: also measure checkpointing with each update split into this many passes")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -143,17 +163,19 @@ def main() -> None:
     args = parser.parse_args()
     args.context = args.context or (1024 if args.shape == "tiny" else 4096)
     args.batch = args.batch or (8 if args.shape == "tiny" else 10)
+    if args.micro_batches < 1:
+        parser.error(f"--micro-batches {args.micro_batches}: use 1 (off) or more passes per update")
     if args.threads:
         torch.set_num_threads(args.threads)
     results = run_tiny(args) if args.shape == "tiny" else run_8b(args)
     device = pick_device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"\n{args.shape} Llama, {args.batch} rows x {args.context} tokens per step, {where}")
-    print(f"{'setting':48s} {'steps/s':>8s} {'tokens/s':>10s} {'step s':>8s} {'peak GiB':>9s} {'vs first':>9s}")
+    print(f"{'setting':62s} {'steps/s':>8s} {'tokens/s':>10s} {'step s':>8s} {'peak GiB':>9s} {'vs first':>9s}")
     base = results[0][1]["tokens_per_s"]
     for name, r in results:
         peak = f"{r['peak_gib']:9.2f}" if device.type == "cuda" else f"{'n/a':>9s}"
-        print(f"{name:48s} {r['steps_per_s']:8.3f} {r['tokens_per_s']:10.0f} {r['step_s']:8.3f} {peak} "
+        print(f"{name:62s} {r['steps_per_s']:8.3f} {r['tokens_per_s']:10.0f} {r['step_s']:8.3f} {peak} "
               f"{r['tokens_per_s'] / base:8.2f}x")
 
 

@@ -166,8 +166,20 @@ def td_targets(
     bootstrap = ~ended & ~cut_first & step_mask.bool()
     future = values.gather(1, (index + boot_at).clamp(max=rewards.shape[1] - 1))
     targets = ret + torch.where(bootstrap, gamma ** boot_at.float() * future, 0.0)
-    valid = step_mask.bool() & ~cut_first
+    valid = has_target(terminated, has_next, step_mask)
     return targets, valid
+
+
+def has_target(terminated: torch.Tensor, has_next: torch.Tensor, step_mask: torch.Tensor) -> torch.Tensor:
+    """``(B, N)``: the steps that get a TD target (``td_targets``' ``valid``, the steps the loss averages over).
+
+    A real step has one when what follows it is known: it ended in a terminal, or the next step of the
+    same row continues its episode. Known before any forward pass, so an update split into several
+    passes (``train.loop.dqn_update``) can weight each pass's mean loss by its share of these steps.
+    """
+    follows = has_next.bool().clone()
+    follows[:, -1:] = False
+    return step_mask.bool() & (terminated.bool() | follows)
 
 
 def dqn_loss(

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from icrl_course import dqn
-from icrl_course.dqn import DQNConfig, dqn_loss, make_target, polyak_update, sequence_dqn_loss, td_targets
+from icrl_course.dqn import DQNConfig, dqn_loss, has_target, make_target, polyak_update, sequence_dqn_loss, td_targets
 from icrl_course.tokenize.base import EncodedTrial, pack
 
 GAMMA, SCALE = 0.5, 2.0
@@ -222,3 +222,13 @@ def test_has_next_on_the_last_step_of_a_row_is_ignored():
     data["step_mask"][0, 5] = True
     targets, valid = td_targets(**data, gamma=GAMMA, reward_scale=SCALE)
     assert not valid[0, 5]
+
+
+def test_which_steps_have_a_target_is_known_from_the_batch_alone():
+    # toy(): steps 0, 1 and 3 are followed by their episode's next step, step 2 reaches the goal, step 4 is cut
+    # by the time limit, step 5 is padding; a has_next on a row's last step has no step to follow it.
+    data = toy()
+    data["has_next"][0, 5] = True
+    assert has_target(data["terminated"], data["has_next"], data["step_mask"]).tolist() == [[True] * 4 + [False] * 2]
+    data["step_mask"][0, 5] = True
+    assert has_target(data["terminated"], data["has_next"], data["step_mask"]).tolist() == [[True] * 4 + [False] * 2]

@@ -27,6 +27,7 @@ from icrl_course.train.build import build_network
 from icrl_course.train.config import CONFIG_DIR, TrainConfig
 from icrl_course.train.log import read_metrics
 from icrl_course.train.loop import dqn_update, train
+from icrl_course.train.replay import sample_micro_batches
 from icrl_course.trials import run_trials
 
 CONFIGS = {"transformer": "paper-small", "hf": "tiny-llama"}
@@ -83,6 +84,28 @@ def test_each_kind_is_a_q_network_whose_target_is_a_frozen_float32_copy_that_fol
         torch.testing.assert_close(tensor, before[name] + 0.25 * (online - before[name]), rtol=1e-6, atol=1e-7)
 
 
+def test_an_update_split_into_micro_batches_takes_the_step_of_one_packed_batch(kind):
+    encoded = [build_network(small(kind).model, seed=0).encode(t) for t in trials(6)]
+    results = []
+    for parts in (1, 3):
+        network = build_network(small(kind).model, seed=0)
+        target = network.make_target()
+        optimizer = torch.optim.SGD([p for p in network.parameters() if p.requires_grad], lr=0.5)
+        batches = sample_micro_batches(encoded, 6, np.random.default_rng(0), 0, network.pad_id, parts)
+        assert len(batches) == parts
+        stats = dqn_update(network, target, optimizer, batches, DQNConfig(tau=0.25))
+        results.append((stats, {k: v.detach().clone() for k, v in network.trainable().items()}))
+    (one, weights_one), (three, weights_three) = results
+    assert one.keys() == three.keys() and one["steps"] == three["steps"] > 0
+    for name in one:
+        assert three[name] == pytest.approx(one[name], rel=1e-5, abs=1e-7), name
+    moved = [name for name in weights_one if not torch.equal(weights_one[name], build_network(small(kind).model, seed=0)
+                                                                .trainable()[name])]
+    assert moved  # the step changed the weights, and identically either way
+    for name in weights_one:
+        torch.testing.assert_close(weights_three[name], weights_one[name], rtol=1e-5, atol=1e-6)
+
+
 def test_the_command_trains_prints_the_result_and_load_agent_plays_the_export(kind, tmp_path):
     run = tmp_path / "run"
     done = subprocess.run(command(kind, run, "iterations=3", "checkpoint_every=2"), env=ENV, capture_output=True,
@@ -125,7 +148,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_weights_of_an_uninterrupted_ru
 def test_two_processes_under_torchrun_end_with_identical_weights_from_different_batches(tmp_path):
     run = tmp_path / "run"
     sets = [arg for item in overrides("hf", "model.adapter=ia3", "lr=0.01", "iterations=2", "checkpoint_every=2",
-                                      "eval_maps=2") for arg in ("--set", item)]
+                                      "eval_maps=2", "micro_batches=2") for arg in ("--set", item)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "icrl_course.train", "--config", str(config_path("hf")), "--run-dir", str(run), *sets]
     process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -167,8 +190,9 @@ def test_the_papers_8b_config_runs_through_the_trainer_on_a_local_folder(tmp_pat
 def test_the_throughput_benchmark_runs_the_8b_code_path_on_a_tiny_shape():
     benchmark = Path(__file__).resolve().parents[1] / "benchmarks" / "llama_train_throughput.py"
     done = subprocess.run([sys.executable, str(benchmark), "--shape", "8b", "--layers", "1", "--hidden", "64",
-                           "--vocab", "1000", "--context", "256", "--batch", "1", "--device", "cpu",
-                           "--dtype", "float32", "--steps", "1", "--warmup", "0", "--threads", "1"],
+                           "--vocab", "1000", "--context", "256", "--batch", "2", "--device", "cpu",
+                           "--dtype", "float32", "--steps", "1", "--warmup", "0", "--threads", "1", "--micro-batches", "2"],
                           env=ENV, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "steps/s" in done.stdout and "IA3, float32 + grad. checkpointing" in done.stdout
+    assert "IA3, float32 + grad. ckpt, 2 micro-batches" in done.stdout

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+import torch
 
 from icrl_course.baselines import RandomAgent
 from icrl_course.envs import MapDistribution
 from icrl_course.tokenize.compact import CompactTokenizer
-from icrl_course.train.replay import ReplayBuffer
+from icrl_course.train.replay import ReplayBuffer, sample_batch, sample_micro_batches
 from icrl_course.trials import run_trials
 
 TOK = CompactTokenizer()
@@ -53,3 +54,33 @@ def test_arrays_round_trip_the_trials_and_their_order():
     copy = ReplayBuffer.from_arrays(buffer.to_arrays(), 6, TOK.encode)
     for a, b in zip(buffer.encoded, copy.encoded):
         assert np.array_equal(a.tokens, b.tokens)
+
+
+def trial_tokens(batch):
+    """The token sequences of a packed batch's trials, as a sorted list (which trials, not where they sit)."""
+    return sorted(tuple(batch.input_ids[r][batch.segment_ids[r] == s].tolist())
+                  for r in range(batch.segment_ids.shape[0]) for s in batch.segment_ids[r].unique().tolist() if s >= 0)
+
+
+def test_micro_batches_pack_the_same_draw_sorted_by_length_in_rows_as_long_as_each_groups_longest():
+    encoded = [TOK.encode(t) for t in some_trials(40)]
+    whole = sample_batch(encoded, 24, np.random.default_rng(3), 0, TOK.pad_id)
+    parts = sample_micro_batches(encoded, 24, np.random.default_rng(3), 0, TOK.pad_id, parts=4)
+    assert len(parts) == 4
+    assert sorted(sum((trial_tokens(b) for b in parts), [])) == trial_tokens(whole)  # the same 24 trials
+    lengths = [sorted(len(t) for t in trial_tokens(b)) for b in parts]
+    assert [len(x) for x in lengths] == [6, 6, 6, 6]
+    assert all(a[-1] <= b[0] for a, b in zip(lengths, lengths[1:]))  # shortest trials first
+    assert [b.input_ids.shape[1] for b in parts] == [x[-1] for x in lengths]
+    assert sum(int(b.step_mask.sum()) for b in parts) == int(whole.step_mask.sum())
+
+
+def test_one_micro_batch_is_the_packed_batch_and_a_fixed_context_length_still_cuts_long_trials():
+    encoded = [TOK.encode(t) for t in some_trials(20)]
+    (one,) = sample_micro_batches(encoded, 8, np.random.default_rng(1), 0, TOK.pad_id, parts=1)
+    whole = sample_batch(encoded, 8, np.random.default_rng(1), 0, TOK.pad_id)
+    assert all(torch.equal(getattr(one, k), getattr(whole, k)) for k in whole.__dict__)
+    cut = sample_micro_batches(encoded, 8, np.random.default_rng(1), 12, TOK.pad_id, parts=3)
+    assert max(b.input_ids.shape[1] for b in cut) == 12 and min(len(e) for e in encoded) < 12
+    with pytest.raises(ValueError, match="parts=0"):
+        sample_micro_batches(encoded, 8, np.random.default_rng(1), 0, TOK.pad_id, parts=0)

@@ -39,13 +39,14 @@ process 0 alone evaluates, logs and writes checkpoints. GPUs use NCCL, CPUs gloo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -54,7 +55,7 @@ from tqdm.auto import tqdm
 from icrl_course.baselines import ExplorerAgent
 from icrl_course.checkpoints import CheckpointError, load_tensors, save_model, tensor_arrays
 from icrl_course.data import load_dataset
-from icrl_course.dqn import DQNConfig, polyak_update, sequence_dqn_loss
+from icrl_course.dqn import DQNConfig, has_target, polyak_update, sequence_dqn_loss
 from icrl_course.io import DataFileError, write_json
 from icrl_course.models.protocol import QNetwork
 from icrl_course.runtime import NumericalError, pick_device
@@ -101,22 +102,35 @@ def success_by_episode(results: TrialResults) -> np.ndarray:
     return results.table.groupby("episode")["success"].mean().to_numpy()
 
 
-def dqn_update(network: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer, batch: StepBatch,
-               dqn: DQNConfig, grad_clip: float = 0.0, forward=None) -> dict[str, float]:
+def dqn_update(network: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer,
+               batch: StepBatch | Sequence[StepBatch], dqn: DQNConfig, grad_clip: float = 0.0,
+               forward=None) -> dict[str, float]:
     """One gradient step of the sequence DQN loss on a packed batch, then one Polyak step of the target.
 
-    ``forward`` computes the online Q-values with gradients (default: the
-    network itself; under several processes its DistributedDataParallel
-    wrapper, which averages the gradients in ``backward``). Returns the loss
-    and the objective's diagnostics as floats.
+    ``batch`` may also be a list of packed micro-batches (``replay.sample_micro_batches``): one forward and
+    backward pass each, every pass's mean loss weighted by its share of the steps that have a target, so
+    the gradient is the one of a single batch holding them all (gradient accumulation). ``forward`` computes the online Q-values with
+    gradients (default: the network itself; under several processes its DistributedDataParallel wrapper,
+    which averages the gradients in the last pass's ``backward``). Returns the loss and the objective's
+    diagnostics as floats.
     """
+    batches = [batch] if isinstance(batch, StepBatch) else list(batch)
+    counts = [int(has_target(b.terminated, b.has_next, b.step_mask).sum()) for b in batches]
+    total = max(sum(counts), 1)
     network.train()
-    online_q = (forward or network)(batch)
-    with torch.no_grad():
-        target_q = target.q_values(batch)
-    loss, metrics = sequence_dqn_loss(online_q, target_q, batch, dqn)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    sums: dict[str, float] = {}
+    for i, (part, count) in enumerate(zip(batches, counts)):
+        last = i == len(batches) - 1
+        with contextlib.nullcontext() if last or not hasattr(forward, "no_sync") else forward.no_sync():
+            online_q = (forward or network)(part)
+            with torch.no_grad():
+                target_q = target.q_values(part)
+            loss, metrics = sequence_dqn_loss(online_q, target_q, part, dqn)
+            (loss * (count / total) if len(batches) > 1 else loss).backward()
+        for name, value in {"loss": loss, **metrics}.items():
+            share = 1.0 if name == "steps" or len(batches) == 1 else count / total
+            sums[name] = sums.get(name, 0.0) + float(value.detach()) * share
     trained = [p for p in network.parameters() if p.requires_grad]
     if grad_clip > 0:
         grad_norm = torch.nn.utils.clip_grad_norm_(trained, grad_clip)
@@ -124,7 +138,7 @@ def dqn_update(network: QNetwork, target: QNetwork, optimizer: torch.optim.Optim
         grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in trained if p.grad is not None]))
     optimizer.step()
     polyak_update(target.trainable(), network.trainable(), dqn.tau)
-    return {"loss": loss.item(), "grad_norm": float(grad_norm), **{k: float(v) for k, v in metrics.items()}}
+    return {"loss": sums.pop("loss"), "grad_norm": float(grad_norm), **sums}
 
 
 @dataclass
@@ -309,10 +323,12 @@ class _Run:
             group["lr"] = config.learning_rate(iteration)
         stats = []
         for _ in range(config.updates_per_iteration):
-            batch = self.replay.sample_batch(config.batch_trials, rng, config.context_length, self.network.pad_id,
-                                             processes.rank, processes.world)
-            self.batches.update(batch.input_ids.numpy().tobytes())
-            stats.append(dqn_update(self.network, self.target, self.optimizer, batch.to(self.network.device),
+            batches = self.replay.sample_micro_batches(config.batch_trials, rng, config.context_length, self.network.pad_id,
+                                                       config.micro_batches, processes.rank, processes.world)
+            for batch in batches:
+                self.batches.update(batch.input_ids.numpy().tobytes())
+            stats.append(dqn_update(self.network, self.target, self.optimizer,
+                                    [batch.to(self.network.device) for batch in batches],
                                     config.dqn_config(), config.grad_clip, self.forward))
             for name in ("loss", "grad_norm"):  # the gradient norm is the same in every process: all stop together
                 if not math.isfinite(stats[-1][name]):

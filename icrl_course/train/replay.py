@@ -52,6 +52,13 @@ class ReplayBuffer:
             raise ValueError("cannot sample from an empty replay buffer: add trials first")
         return sample_batch(self.encoded, n, rng, context_length, pad_id, rank, world)
 
+    def sample_micro_batches(self, n: int, rng: np.random.Generator, context_length: int, pad_id: int, parts: int,
+                             rank: int = 0, world: int = 1) -> list[StepBatch]:
+        """The trials ``sample_batch`` would draw, packed as ``parts`` micro-batches (see ``sample_micro_batches``)."""
+        if len(self) == 0:
+            raise ValueError("cannot sample from an empty replay buffer: add trials first")
+        return sample_micro_batches(self.encoded, n, rng, context_length, pad_id, parts, rank, world)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The buffer's trials in the on-disk trial format (see ``icrl_course.data``)."""
         return trials_to_arrays(list(self.trials))
@@ -77,8 +84,40 @@ def sample_batch(encoded: Sequence[EncodedTrial], n: int, rng: np.random.Generat
     draws the same trials and packs its own share, ``rank::world`` (so the draw
     is cut to a multiple of ``world``).
     """
-    size = min(n, len(encoded))
-    picks = rng.choice(len(encoded), size=size - size % world if world > 1 else size, replace=False)
-    mine = [encoded[i] for i in picks[rank::world]]
+    mine = _draw(encoded, n, rng, rank, world)
     length = context_length or max(len(e) for e in mine)
     return pack(mine, length, pad_id=pad_id, overflow="truncate")
+
+
+def sample_micro_batches(encoded: Sequence[EncodedTrial], n: int, rng: np.random.Generator, context_length: int,
+                         pad_id: int, parts: int, rank: int = 0, world: int = 1) -> list[StepBatch]:
+    """``sample_batch``'s trials (the same draw), sorted by length and packed as ``parts`` micro-batches.
+
+    ``dqn_update`` takes the list and computes the gradient of one batch holding them all, one forward and
+    backward pass per micro-batch. Why: a pass's activations shrink with its share of the trials (what a
+    large model on a small GPU needs), and each micro-batch's rows are only as long as its longest trial (at
+    most ``context_length``, when that is set), so short trials no longer share a row, and its attention,
+    with the batch's longest one. One part is ``[sample_batch(...)]`` exactly, trials in the drawn order.
+    """
+    if parts < 1:
+        raise ValueError(f"parts={parts} must be >= 1")
+    mine = _draw(encoded, n, rng, rank, world)
+    if parts == 1:
+        return [pack(mine, context_length or max(len(e) for e in mine), pad_id=pad_id, overflow="truncate")]
+    mine = sorted(mine, key=len)
+    out = []
+    for group in np.array_split(np.arange(len(mine)), parts):
+        if len(group) == 0:
+            continue
+        trials = [mine[i] for i in group]
+        longest = len(trials[-1])
+        out.append(pack(trials, min(context_length, longest) if context_length else longest, pad_id=pad_id,
+                        overflow="truncate"))
+    return out
+
+
+def _draw(encoded: Sequence[EncodedTrial], n: int, rng: np.random.Generator, rank: int, world: int) -> list[EncodedTrial]:
+    """This process's share of ``n`` distinct trials drawn uniformly (``sample_batch`` says why distinct)."""
+    size = min(n, len(encoded))
+    picks = rng.choice(len(encoded), size=size - size % world if world > 1 else size, replace=False)
+    return [encoded[i] for i in picks[rank::world]]
