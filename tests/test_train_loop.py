@@ -90,6 +90,13 @@ def test_resuming_with_another_config_names_the_changed_field(tmp_path):
         train(tiny(iterations=2, eval_every=0, checkpoint_every=2, lr=5e-4), tmp_path)
 
 
+def test_a_run_resumes_with_more_micro_batches_when_an_update_needs_less_memory(tmp_path):
+    train(tiny(iterations=4, eval_every=0, checkpoint_every=2), tmp_path, stop_at=2)
+    resumed = train(tiny(iterations=4, eval_every=0, checkpoint_every=2, micro_batches=3), tmp_path)
+    assert resumed.iterations == 4
+    assert list(read_metrics(tmp_path, "train")["iteration"]) == [0, 1, 2, 3]
+
+
 def test_fresh_run_refuses_to_overwrite_a_state(tmp_path):
     train(tiny(iterations=1, eval_every=0, checkpoint_every=1), tmp_path)
     with pytest.raises(FileExistsError, match="already holds a training state"):

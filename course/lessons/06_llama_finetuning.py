@@ -379,6 +379,15 @@ pd.Series({**{f"model.{k}": paper["model"][k] for k in ("model", "format", "adap
 #
 # So the config turns gradient checkpointing on and the run fits one 80 GB GPU with room to spare.
 #
+# **A smaller GPU**: `--set micro_batches=10` runs each update as 10 passes of 4 trials, sorted by
+# length, and adds up their gradients (gradient accumulation, weighted so the gradient is the whole
+# batch's). The activation rows of the table then scale with the largest pass, at most 4 rows of
+# 4,096 tokens instead of 10, at the price of 10 smaller passes per update. This course has not
+# measured it on a GPU; `benchmarks/llama_train_throughput.py --shape 8b --micro-batches 10` prints
+# its peak memory beside the other two settings. On a CPU, the tiny Llama's update with 8 passes is
+# about 1.2 times faster (`benchmarks/micro_batches.py`): its shorter trials stop sharing a long row's
+# attention with the longest one.
+#
 # **One GPU**, with a local copy of the model (`hf download
 # meta-llama/Llama-3.1-8B-Instruct --local-dir models/Llama-3.1-8B-Instruct` once, on a connected
 # machine with access to the gated model) and the dataset the config names (its comment gives the

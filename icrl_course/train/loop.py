@@ -85,9 +85,10 @@ CLOCKS = ("wall_seconds", "cpu_seconds", "play_seconds", "update_seconds")
 machine, closer to what the run costs on a free one), and the wall time spent playing and updating."""
 STATE_PARTS = ("online", "target", "optim", "rng", "replay")
 """Array name prefixes of a training state."""
-RESUMABLE_CHANGES = {"progress", "device", "threads", "act_with"}
-"""Config fields that may differ when resuming: they change how fast a run goes, or which of its
-networks is evaluated and exported, not what it trains."""
+RESUMABLE_CHANGES = {"progress", "device", "threads", "micro_batches", "act_with"}
+"""Config fields that may differ when resuming: they change how fast a run goes, how much memory an
+update needs (a run that ran out of it resumes with more micro-batches), or which of its networks is
+evaluated and exported, not what it trains."""
 
 
 # ------------------------------------------------------------------------ building blocks
@@ -109,10 +110,10 @@ def dqn_update(network: QNetwork, target: QNetwork, optimizer: torch.optim.Optim
 
     ``batch`` may also be a list of packed micro-batches (``replay.sample_micro_batches``): one forward and
     backward pass each, every pass's mean loss weighted by its share of the steps that have a target, so
-    the gradient is the one of a single batch holding them all (gradient accumulation). ``forward`` computes the online Q-values with
-    gradients (default: the network itself; under several processes its DistributedDataParallel wrapper,
-    which averages the gradients in the last pass's ``backward``). Returns the loss and the objective's
-    diagnostics as floats.
+    the gradient is the one of a single batch holding them all (gradient accumulation). ``forward``
+    computes the online Q-values with gradients (default: the network itself; under several processes its
+    DistributedDataParallel wrapper, which averages the gradients in the last pass's ``backward``).
+    Returns the loss and the objective's diagnostics as floats (means over all the passes' steps).
     """
     batches = [batch] if isinstance(batch, StepBatch) else list(batch)
     counts = [int(has_target(b.terminated, b.has_next, b.step_mask).sum()) for b in batches]
