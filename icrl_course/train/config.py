@@ -242,7 +242,7 @@ class TrainConfig:
     its share of the steps). Why: a pass holds only its share of the activations (a large model on a
     small GPU), and each micro-batch's rows are only as long as its longest trial, so short trials stop
     paying for a long row's attention: 8 cut the tiny Llama's update time by about a sixth at the trial
-    lengths of a late run and more early on; on the small transformer's short trials they cost a little
+    lengths of a late run, while on the small transformer's short trials they cost a little
     (``benchmarks/micro_batches.py``). 1 packs the batch as drawn, in one pass (the shipped models)."""
     replay_capacity: int = 2000
     """Online only: the replay buffer keeps this many most recent trials."""
