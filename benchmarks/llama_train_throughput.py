@@ -59,11 +59,14 @@ def rows(network: HFQNetwork, context: int, batch: int, max_episode_steps: int, 
     trials, _ = generate_trials([Behaviour("oracle", 0.3, 0.5), Behaviour("explorer", 0.2, 0.5)], 16 * batch,
                                 episodes=10, max_episode_steps=max_episode_steps, seed=seed)
     encoded = [network.encode(t) for t in trials]
-    count = 1
-    while count < len(encoded) and pack(encoded[:count + 1], context, pad_id=network.pad_id,
-                                        overflow="truncate").input_ids.shape[0] <= batch:
-        count += 1
-    return encoded[:count]
+    low, high = 1, len(encoded)  # the longest prefix that fits: rows only grow as trials are added
+    while low < high:
+        middle = (low + high + 1) // 2
+        if pack(encoded[:middle], context, pad_id=network.pad_id, overflow="truncate").input_ids.shape[0] <= batch:
+            low = middle
+        else:
+            high = middle - 1
+    return encoded[:low]
 
 
 def measure(network: HFQNetwork, trials: list, context: int, steps: int, warmup: int, device: torch.device,

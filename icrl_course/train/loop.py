@@ -116,22 +116,23 @@ def dqn_update(network: QNetwork, target: QNetwork, optimizer: torch.optim.Optim
     Returns the loss and the objective's diagnostics as floats (means over all the passes' steps).
     """
     batches = [batch] if isinstance(batch, StepBatch) else list(batch)
-    counts = [int(has_target(b.terminated, b.has_next, b.step_mask).sum()) for b in batches]
-    total = max(sum(counts), 1)
+    shares = [1.0]  # of the steps that have a target: one batch has them all, and x 1.0 changes no bit
+    if len(batches) > 1:
+        counts = [int(has_target(b.terminated, b.has_next, b.step_mask).sum()) for b in batches]
+        shares = [count / max(sum(counts), 1) for count in counts]
     network.train()
     optimizer.zero_grad(set_to_none=True)
     sums: dict[str, float] = {}
-    for i, (part, count) in enumerate(zip(batches, counts)):
+    for i, (part, share) in enumerate(zip(batches, shares)):
         last = i == len(batches) - 1
         with contextlib.nullcontext() if last or not hasattr(forward, "no_sync") else forward.no_sync():
             online_q = (forward or network)(part)
             with torch.no_grad():
                 target_q = target.q_values(part)
             loss, metrics = sequence_dqn_loss(online_q, target_q, part, dqn)
-            (loss * (count / total) if len(batches) > 1 else loss).backward()
+            (loss * share).backward()
         for name, value in {"loss": loss, **metrics}.items():
-            share = 1.0 if name == "steps" or len(batches) == 1 else count / total
-            sums[name] = sums.get(name, 0.0) + float(value.detach()) * share
+            sums[name] = sums.get(name, 0.0) + float(value.detach()) * (1.0 if name == "steps" else share)
     trained = [p for p in network.parameters() if p.requires_grad]
     if grad_clip > 0:
         grad_norm = torch.nn.utils.clip_grad_norm_(trained, grad_clip)
