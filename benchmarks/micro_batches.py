@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from icrl_course.checkpoints import load_agent
+from icrl_course.checkpoints import CheckpointError, load_agent
 from icrl_course.train.build import build_network
 from icrl_course.train.config import ConfigError, TrainConfig
 from icrl_course.train.loop import dqn_update
@@ -29,9 +29,9 @@ from icrl_course.train.replay import sample_micro_batches
 from icrl_course.trials import Schedule, run_trials
 
 
-def measure(name: str, config: TrainConfig, parts: list[int], trials: int, updates: int, seed: int) -> dict:
+def measure(config: TrainConfig, player, parts: list[int], trials: int, updates: int, seed: int) -> dict:
     maps = config.map_distribution().sample_many(trials, seed=seed, split="train")
-    played = run_trials(load_agent(name), maps, config.episodes_per_trial, Schedule.epsilon_greedy(0.1),
+    played = run_trials(player, maps, config.episodes_per_trial, Schedule.epsilon_greedy(0.1),
                         seed=seed, max_episode_steps=config.max_episode_steps).trials
     network = build_network(config.model, seed=seed)
     encoded = [network.encode(t) for t in played]
@@ -63,14 +63,15 @@ def main() -> None:
         parser.error("--parts, --updates and --trials take positive numbers")
     try:
         configs = {name: TrainConfig.named(name) for name in args.configs}
-    except ConfigError as err:
+        players = {name: load_agent(name) for name in args.configs}  # before any work: each needs its checkpoint
+    except (ConfigError, CheckpointError) as err:
         parser.error(str(err))
     torch.set_num_threads(1)
     base = args.parts[0]
     print(f"CPU-s per DQN update, one thread (ratio: K={base} time / K time, higher is faster)")
     print(f"{'config':14s}{'tokens/trial':>14s}" + "".join(f"{'K=' + str(k):>16s}" for k in args.parts))
     for name, config in configs.items():
-        r = measure(name, config, args.parts, args.trials, args.updates, args.seed)
+        r = measure(config, players[name], args.parts, args.trials, args.updates, args.seed)
         cells = "".join(f"{r[k]:8.3f} ({r[base] / r[k]:4.2f}x)" for k in args.parts)
         print(f"{name:14s}{r['tokens per trial']:14.0f}{cells}")
 
