@@ -126,3 +126,20 @@ def test_a_model_with_dropout_acts_in_eval_mode_and_is_handed_back_training():
     obs = np.zeros(3, dtype=np.int64)
     np.testing.assert_array_equal(agent.q_values(obs), twin.q_values(obs))  # no dropout noise while acting
     assert model.training
+
+
+@pytest.mark.parametrize("slippery", [False, True])
+def test_acting_with_cell_relations_gives_the_q_values_of_a_full_forward_pass(slippery):
+    # The cache keeps each slot's cell and the cell its step left; nonzero biases make any slip show.
+    tok = CompactTokenizer(edge_cap=2, cell_ids=True)
+    model = QTransformer(dataclasses.replace(SMALL, field_sizes=tok.field_sizes, cell_relations=True), seed=0).eval()
+    with torch.no_grad():
+        model.relation_bias.normal_(0.0, 2.0, generator=torch.Generator().manual_seed(3))
+    agent = RecordingAgent(model, tok)
+    results = run_trials(agent, MAPS, episodes=4, schedule=Schedule.epsilon_greedy(0.5), seed=1, max_episode_steps=12,
+                         is_slippery=slippery)
+    for b, trial in enumerate(results.trials):
+        encoded = tok.encode(trial)
+        with torch.no_grad():
+            full = model(torch.from_numpy(encoded.tokens)[None])[0, encoded.q_positions].numpy()
+        np.testing.assert_allclose(np.stack(agent.per_lake[b]), full, atol=1e-5)

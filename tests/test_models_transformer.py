@@ -6,7 +6,7 @@ import torch
 
 from icrl_course.dqn import DQNConfig, make_target, polyak_update, sequence_dqn_loss
 from icrl_course.envs import LakeMap
-from icrl_course.models.transformer import QTransformer, TransformerConfig
+from icrl_course.models.transformer import KVCache, QTransformer, TransformerConfig, cell_relations
 from icrl_course.tokenize import ContextTooLongError, pack
 from icrl_course.tokenize.compact import CompactTokenizer
 from icrl_course.trials import Trial
@@ -145,3 +145,71 @@ def test_a_few_dqn_steps_lower_the_loss_on_one_batch():
         polyak_update(target, model, config.tau)
         losses.append(loss.item())
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+# ---------------------------------------------------------------- cell relations
+REL_TOK = CompactTokenizer(edge_cap=2, cell_ids=True)
+REL = TransformerConfig(n_layer=2, n_head=2, n_embd=16, max_context=64, field_sizes=REL_TOK.field_sizes,
+                        cell_relations=True)
+
+
+def test_cell_relations_by_hand():
+    # A 3-wide map named as on a 16-wide grid: cells (0,0)=0, (0,1)=1, (1,1)=17. Tokens: stand on 0; 1 (arrived
+    # at 1); 0 after falling into the hole (1,1)=17 (arrived 17); 1 (arrived 1); a closing token with no cell that
+    # arrived at 0. Token j left the cell of token j-1 (token 0 left none).
+    none = 256
+    cells = torch.tensor([[0, 1, 0, 1, none]])
+    left = torch.tensor([[none, 0, 1, 0, 1]])
+    arrived = torch.tensor([[none, 1, 17, 1, 0]])
+    rel = cell_relations(cells, cells, left, arrived, none, 16)[0]
+    assert rel.shape == (6, 5, 5)
+    assert rel[0].tolist() == [[1, 0, 1, 0, 0], [0, 1, 0, 1, 0], [1, 0, 1, 0, 0], [0, 1, 0, 1, 0], [0, 0, 0, 0, 0]]
+    assert rel[1].tolist() == [[0, 1, 0, 1, 0], [0, 0, 1, 0, 1], [0, 1, 0, 1, 0], [0, 0, 1, 0, 1], [0, 0, 0, 0, 0]]
+    # from cell 0 = (0,0): right is (0,1), arrived at by tokens 1 and 3; down is (1,0), never reached
+    assert rel[2 + 2, 0].tolist() == [0, 1, 0, 1, 0] and rel[2 + 1, 0].sum() == 0
+    # from cell 1 = (0,1): down is the hole (1,1), arrived at by token 2; left is (0,0), arrived at by token 4
+    assert rel[2 + 1, 1].tolist() == [0, 0, 1, 0, 0] and rel[2 + 0, 1].tolist() == [0, 0, 0, 0, 1]
+    # up from row 0 and left from column 0 are off the map: nothing
+    assert rel[2 + 3].sum() == 0 and rel[2 + 0, 0].sum() == 0
+    assert rel[:, 4].sum() == 0  # the closing token has no cell, so relates to nothing
+
+
+def test_a_cell_name_is_not_embedded_and_zero_relation_biases_change_nothing():
+    # A relations model with zero biases computes what a plain model with the same weights computes on the tokens
+    # without the name: the name only ever enters through the biases.
+    related = QTransformer(REL, seed=0).eval()
+    plain = QTransformer(TransformerConfig(n_layer=2, n_head=2, n_embd=16, max_context=64,
+                                           field_sizes=REL_TOK.field_sizes[:-2]), seed=0).eval()
+    weights = {k: v for k, v in related.state_dict().items() if "relation_bias" not in k}
+    plain.load_state_dict(weights)
+    assert related.embed.table.num_embeddings == sum(REL_TOK.field_sizes[:-2])
+    tokens = torch.from_numpy(REL_TOK.encode(TRIAL).tokens)[None]
+    without_name = tokens % int(np.prod(REL_TOK.field_sizes[:-2]))
+    assert torch.allclose(related(tokens), plain(without_name), atol=1e-6)
+    with torch.no_grad():
+        related.relation_bias[:, 0].fill_(3.0)
+    assert not torch.allclose(related(tokens), plain(without_name), atol=1e-3)
+
+
+def test_packed_trials_with_cell_relations_match_running_alone():
+    model = QTransformer(REL, seed=0).eval()
+    with torch.no_grad():
+        model.relation_bias.normal_(0.0, 2.0, generator=torch.Generator().manual_seed(1))
+    first, second = REL_TOK.encode(TRIAL), REL_TOK.encode(TRIAL.episode_slice(1))
+    batch = pack([first, second], context_length=16, pad_id=REL_TOK.pad_id)
+    q = model.q_values(batch)
+    for row_part, trial in ((slice(0, len(first.q_positions)), first),
+                            (slice(len(first.q_positions), None), second)):
+        alone = model(torch.from_numpy(trial.tokens)[None])[0, trial.q_positions]
+        assert torch.allclose(q[0, row_part][:len(alone)], alone, atol=1e-5)
+
+
+def test_the_cache_grows_its_cells_with_its_keys():
+    model = QTransformer(REL, seed=0).eval()
+    with torch.no_grad():
+        model.relation_bias[:, 1].fill_(1.5)
+    tokens = torch.from_numpy(np.tile(REL_TOK.encode(TRIAL).tokens[:-1], 6))[None]  # 36 tokens, one trial start
+    cache = KVCache(REL, 1, capacity=4, no_cell=model.no_cell)
+    steps = torch.cat([model(tokens[:, t:t + 1], cache=cache) for t in range(tokens.shape[1])], dim=1)
+    assert cache.cells.shape[2] >= tokens.shape[1]
+    assert torch.allclose(steps, model(tokens), atol=1e-5)

@@ -9,8 +9,8 @@ import torch
 from icrl_course.baselines import RandomAgent
 from icrl_course.envs import LakeMap
 from icrl_course.tokenize import ContextTooLongError, pack
-from icrl_course.tokenize.compact import (AFTER_BOTH, AFTER_TERMINATED, AFTER_TRUNCATED, FIELDS, RELATIVE_FIELDS,
-                                          STEP, TRIAL_START, CompactTokenizer)
+from icrl_course.tokenize.compact import (AFTER_BOTH, AFTER_TERMINATED, AFTER_TRUNCATED, CELL_ID_NONE, CELL_ID_WIDTH,
+                                          FIELDS, RELATIVE_FIELDS, STEP, TRIAL_START, CompactTokenizer)
 from icrl_course.trials import Trial, run_trials
 
 TOK = CompactTokenizer()
@@ -257,3 +257,43 @@ def test_explain_shows_the_offsets():
     table = REL.explain(REL.encode(TWO_EPISODES), MAP)
     assert table["from start r/c"].tolist()[:3] == ["+0/+0", "+0/+1", "+0/+0"]
     assert table.loc[2, "ended from start"] == "+1/+1" and table.loc[6, "from start r/c"] == "-"
+
+
+# ---------------------------------------------------------------- cell names (cell_ids)
+NAMED = CompactTokenizer(edge_cap=2, cell_ids=True)
+
+
+def test_cell_ids_name_each_cell_and_the_tile_each_step_arrived_at():
+    f = NAMED.fields(NAMED.encode(TWO_EPISODES).tokens)
+    assert NAMED.field_names[-2:] == ("cell_id", "arrived_id")
+    assert NAMED.field_sizes[-2:] == (CELL_ID_NONE + 1,) * 2 == (257, 257)
+    # cells 0, 1 | 0, 1, 2, 5 = (1,2); the closing token after the goal has none
+    assert f[:, -2].tolist() == [0, 1, 0, 1, 2, 1 * CELL_ID_WIDTH + 2, CELL_ID_NONE]
+    # arrived: nothing before the first step; then 1, the hole (1,1) = 17, 1, 2, (1,2) = 18, the goal (2,2) = 34
+    assert f[:, -1].tolist() == [CELL_ID_NONE, 1, 17, 1, 2, 18, 2 * CELL_ID_WIDTH + 2]
+    assert NAMED.fields(np.array(NAMED.pad_id))[-2:].tolist() == [CELL_ID_NONE] * 2
+    # the other fields are those of a tokenizer without names
+    plain = CompactTokenizer(edge_cap=2).fields(CompactTokenizer(edge_cap=2).encode(TWO_EPISODES).tokens)
+    np.testing.assert_array_equal(f[:, :-2], plain)
+
+
+def test_cell_ids_round_trip_and_a_name_that_disagrees_with_the_walls_is_refused():
+    encoded = NAMED.encode(TWO_EPISODES)
+    assert_same_trial(NAMED.decode(encoded, MAP), TWO_EPISODES)
+    for column, token, wrong in ((-2, 3, 2), (-1, 2, 1)):  # token 3 stands on (0,1); token 2 arrived at the hole
+        f = NAMED.fields(encoded.tokens)
+        f[token, column] = wrong
+        with pytest.raises(ValueError, match="names another tile than its wall distances"):
+            NAMED.decode(NAMED.token_ids(f), MAP)
+
+
+def test_cell_ids_name_every_cell_of_maps_up_to_16_by_16_and_refuse_larger_ones():
+    ids = NAMED.cell_id_field(np.arange(49), 7)
+    assert len(set(ids.tolist())) == 49 and ids[8] == CELL_ID_WIDTH + 1  # (1,1) of a 7x7 map
+    assert NAMED.cell_id_field(np.array([255]), 16)[0] == 255  # (15,15)
+    with pytest.raises(ValueError, match="up to 16 x 16"):
+        NAMED.cell_id_field(np.array([0]), 17)
+    with pytest.raises(ValueError, match="up to 16 x 16"):
+        NAMED.cell_id_field(np.array([16 * 16]), 16)  # row 16
+    with pytest.raises(ValueError, match="cell_ids"):
+        CompactTokenizer(cell_ids=1)

@@ -21,7 +21,8 @@ def test_invalid_value_is_rejected_naming_the_field(field, value):
 
 @pytest.mark.parametrize("section, field, value", [
     ({"kind": "transformer"}, "n_head", 0), ({"kind": "transformer"}, "edge_cap", 0),
-    ({"kind": "transformer"}, "dropout", 1.0), ({"kind": "transformer"}, "relative_cap", -1), ({"kind": "hf"}, "adapter", "prefix"), ({"kind": "hf"}, "format", "yaml"),
+    ({"kind": "transformer"}, "dropout", 1.0), ({"kind": "transformer"}, "relative_cap", -1),
+    ({"kind": "transformer"}, "cell_relations", 1), ({"kind": "hf"}, "adapter", "prefix"), ({"kind": "hf"}, "format", "yaml"),
     ({"kind": "hf"}, "dtype", "fp8"), ({"kind": "hf"}, "tiny_heads", 0), ({"kind": "hf"}, "target_modules", []),
     ({"kind": "hf"}, "tiny_kv_heads", 3), ({"kind": "hf"}, "tiny_kv_heads", -1), ({"kind": "hf"}, "tiny_mlp_ratio", 0),
 ])

@@ -43,6 +43,8 @@ def no_gpu(monkeypatch):
 WHOLE_RUN = [
     pytest.param(dict(model={"kind": "hf", "model": "tiny"}, map_preset="gymnasium", map_options={"size": 10}),
                  r"the tiny Llama's vocabulary \(model.model='tiny'\) covers maps of at most 9 x 9", id="tiny-llama-maps"),
+    pytest.param(dict(model={"cell_relations": True}, map_preset="gymnasium", map_options={"size": 17}),
+                 r"cell names \(model.cell_relations\) cover maps of at most 16 x 16", id="cell-relations-maps"),
     pytest.param(dict(device="cuda"), "device='cuda' but no CUDA GPU is visible on this machine", id="cuda"),
     pytest.param(dict(device="cuda:3"), "device='cuda:3' but no CUDA GPU is visible", id="cuda-3"),
     pytest.param(dict(device="mps"), "Apple's MPS is not available", id="mps"),

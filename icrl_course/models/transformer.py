@@ -17,6 +17,13 @@ Two ways to run it:
   a ``KVCache`` and returns only the new positions' Q-values, so a step costs
   one token's work instead of re-reading the whole trial.
 
+With ``cell_relations`` the tokens also name their cell and the tile their
+step arrived at, and every attention head adds a learned bias to the logit
+of each pair of tokens for the relations between them (same cell; the key
+left the query's cell; the key arrived next to the query): names are
+compared, never embedded, so they mean the same on maps larger than the
+training maps (``cell_relations`` says which relations and why).
+
 Positions are rotary (RoPE): attention depends on how far apart two tokens
 are, not on where they sit, so a trial longer than those seen in training
 meets no untrained position embedding. ``max_context`` (default 4,096) only
@@ -59,6 +66,9 @@ class TransformerConfig:
     """Q-values per position: Frozen Lake's four moves."""
     rope_base: float = 10_000.0
     """Base of the rotary frequencies."""
+    cell_relations: bool = False
+    """The last two token fields name cells (``CompactTokenizer(cell_ids=True)``): not embedded, but compared token
+    with token, each attention head adding a learned bias for each relation of ``cell_relations``."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_sizes", tuple(int(s) for s in self.field_sizes))
@@ -75,6 +85,9 @@ class TransformerConfig:
             raise ValueError(f"TransformerConfig.dropout={self.dropout} must lie in [0, 1)")
         if not self.rope_base > 1.0:
             raise ValueError(f"TransformerConfig.rope_base={self.rope_base} must be > 1")
+        if self.cell_relations and len(self.field_sizes) < 3:
+            raise ValueError("TransformerConfig.cell_relations reads the last two fields as cell names: it needs at "
+                             "least one other field to embed")
 
     @property
     def head_dim(self) -> int:
@@ -97,21 +110,64 @@ class FieldEmbedding(nn.Module):
 
     The token id is a mixed-radix number (``CompactTokenizer.token_ids``); all
     field tables live in one ``nn.Embedding`` at different offsets so the
-    lookup is a single gather.
+    lookup is a single gather. ``embedded`` fields (the first ones; default
+    all) are embedded; the others are only read back (``field``).
     """
 
-    def __init__(self, field_sizes: tuple[int, ...], n_embd: int):
+    def __init__(self, field_sizes: tuple[int, ...], n_embd: int, embedded: int | None = None):
         super().__init__()
         sizes = torch.tensor(field_sizes)
+        self.embedded = len(field_sizes) if embedded is None else embedded
         self.register_buffer("sizes", sizes, persistent=False)
         self.register_buffer("strides", torch.cumprod(torch.cat([torch.ones(1, dtype=sizes.dtype), sizes[:-1]]), 0), persistent=False)
         self.register_buffer("offsets", torch.cumsum(torch.cat([torch.zeros(1, dtype=sizes.dtype), sizes[:-1]]), 0), persistent=False)
-        self.table = nn.Embedding(int(sizes.sum()), n_embd)
+        self.table = nn.Embedding(int(sizes[:self.embedded].sum()), n_embd)
         self.vocab_size = int(torch.prod(sizes))
 
+    def field(self, ids: torch.Tensor, index: int) -> torch.Tensor:
+        """One field's values, shaped like ``ids``."""
+        return (ids // self.strides[index]) % self.sizes[index]
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        fields = (ids.unsqueeze(-1) // self.strides) % self.sizes  # (B, L, F)
-        return self.table(fields + self.offsets).sum(dim=-2)
+        e = self.embedded
+        fields = (ids.unsqueeze(-1) // self.strides[:e]) % self.sizes[:e]  # (B, L, F)
+        return self.table(fields + self.offsets[:e]).sum(dim=-2)
+
+
+NEIGHBOURS = ((0, -1), (1, 0), (0, 1), (-1, 0))
+"""(row, column) steps of actions 0-3 (left, down, right, up), for the neighbour relations."""
+RELATIONS = ("same cell", "left this cell", "arrived left", "arrived below", "arrived right", "arrived above")
+"""The relations of ``cell_relations``, in order."""
+RELATION_CODES = torch.tensor([[code % 2, code // 2 % 2] + [float(code // 4 == 1 + a) for a in range(len(NEIGHBOURS))]
+                               for code in range(4 * (len(NEIGHBOURS) + 1))])
+"""Row ``same + 2 * left + 4 * side``: which ``RELATIONS`` hold for a pair (``side`` 0, or 1 + the neighbour side)."""
+
+
+def cell_relations(query_cells: torch.Tensor, key_cells: torch.Tensor, key_left: torch.Tensor,
+                   key_arrived: torch.Tensor, none: int, width: int) -> torch.Tensor:
+    """The relations of ``TransformerConfig.cell_relations``, ``(B, 6, Lq, Lk)`` booleans (``RELATIONS``).
+
+    Cells are named ``row * width + col`` (``CompactTokenizer(cell_ids=True)``); ``none`` names no cell.
+
+    * ``[:, 0]`` same cell: query and key stand on the same cell (I stood here before).
+    * ``[:, 1]`` left this cell: the key follows a step taken *from* the query's cell (``key_left`` is the cell
+      of the key's previous token in its trial), so it holds the action taken there and what it led to.
+    * ``[:, 2 + a]`` arrived next to me: the key's step arrived at the query's neighbour in direction ``a``
+      (0 left, 1 down, 2 right, 3 up): what is known about the tile that action ``a`` would reach, a hole
+      fallen into, the goal, or a cell walked on. Neighbours off the map are never arrived at.
+
+    Why relations and not embedded names: a name's embedding is only trained for the cells of the training
+    maps, while equality and adjacency mean the same on a map of any size.
+    """
+    query = query_cells[:, :, None]
+    has_cell = query != none
+    rows, cols = query // width, query % width
+    relations = [(query == key_cells[:, None, :]) & has_cell, (query == key_left[:, None, :]) & has_cell]
+    for d_row, d_col in NEIGHBOURS:
+        row, col = rows + d_row, cols + d_col
+        inside = has_cell & (row >= 0) & (col >= 0) & (col < width)
+        relations.append(inside & ((row * width + col) == key_arrived[:, None, :]))
+    return torch.stack(relations, dim=1)
 
 
 class Rotary(nn.Module):
@@ -193,9 +249,12 @@ class KVCache:
     over at position 0) without touching the others; the agent uses it for
     lakes whose trial finished and for the first-episode-only ablation.
     Storage doubles when full, so a trial of T steps costs O(T) copies in all.
+    With ``cell_relations`` it also keeps each slot's cell and the cell its
+    step left and the tile it arrived at (``write_cells``).
     """
 
-    def __init__(self, config: TransformerConfig, batch_size: int, device=None, dtype=torch.float32, capacity: int = 256):
+    def __init__(self, config: TransformerConfig, batch_size: int, device=None, dtype=torch.float32, capacity: int = 256,
+                 no_cell: int = -1):
         self.config = config
         shape = (config.n_layer, batch_size, config.n_head, min(capacity, config.max_context), config.head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
@@ -203,6 +262,9 @@ class KVCache:
         self.length = 0
         self.start = torch.zeros(batch_size, dtype=torch.long, device=device)
         self._new = 0
+        self.no_cell = no_cell
+        if config.cell_relations:
+            self.cells = torch.full((3,) + shape[1:2] + shape[3:4], no_cell, dtype=torch.long, device=device)
 
     @property
     def batch_size(self) -> int:
@@ -231,6 +293,8 @@ class KVCache:
         while self.length + n_new > self.k.shape[3]:
             grow = torch.zeros_like(self.k)
             self.k, self.v = torch.cat([self.k, grow], dim=3), torch.cat([self.v, torch.zeros_like(self.v)], dim=3)
+            if self.config.cell_relations:
+                self.cells = torch.cat([self.cells, torch.full_like(self.cells, self.no_cell)], dim=2)
         self._new = n_new
         positions = lengths[:, None] + torch.arange(n_new, device=lengths.device)
         if n_new == 1 and not bool(self.start.any()):
@@ -247,6 +311,17 @@ class KVCache:
         self.v[layer, :, :, self.length:end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
+    def write_cells(self, cells: torch.Tensor, arrived: torch.Tensor) -> torch.Tensor:
+        """Store the new tokens' cells and arrived-at tiles, each ``(B, n_new)`` (after ``prepare``); return
+        ``(3, B, slots)``: every slot's cell, the cell its step left and the tile it arrived at, so far. A
+        sequence's first token left no cell; a later one left its previous token's."""
+        previous = self.cells[0, :, self.length - 1] if self.length else torch.full_like(cells[:, 0], self.no_cell)
+        first = torch.where(self.context_lengths() > 0, previous, torch.full_like(previous, self.no_cell))
+        end = self.length + self._new
+        left = torch.cat([first[:, None], cells[:, :-1]], dim=1)
+        self.cells[:, :, self.length:end] = torch.stack([cells, left, arrived])
+        return self.cells[:, :, :end]
+
     def advance(self) -> None:
         """Commit the tokens of the forward that just ran."""
         self.length += self._new
@@ -259,11 +334,15 @@ class QTransformer(nn.Module):
     def __init__(self, config: TransformerConfig = TransformerConfig(), seed: int | None = 0):
         super().__init__()
         self.config = config
-        self.embed = FieldEmbedding(config.field_sizes, config.n_embd)
+        fields = len(config.field_sizes)
+        self.embed = FieldEmbedding(config.field_sizes, config.n_embd, fields - 2 if config.cell_relations else fields)
         self.rotary = Rotary(config.head_dim, config.max_context, config.rope_base)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.head = nn.Linear(config.n_embd, config.n_actions)
+        if config.cell_relations:
+            # Per layer and head, a bias added to the attention logit of each relation (``RELATIONS``); zero at first.
+            self.relation_bias = nn.Parameter(torch.zeros(len(RELATIONS), config.n_layer, config.n_head))
         self._init_weights(seed)
 
     def _init_weights(self, seed: int | None) -> None:
@@ -288,7 +367,12 @@ class QTransformer(nn.Module):
 
     def new_cache(self, batch_size: int) -> KVCache:
         """An empty cache for acting on ``batch_size`` lakes at once."""
-        return KVCache(self.config, batch_size, device=self.device, dtype=self.head.weight.dtype)
+        return KVCache(self.config, batch_size, device=self.device, dtype=self.head.weight.dtype, no_cell=self.no_cell)
+
+    @property
+    def no_cell(self) -> int:
+        """With ``cell_relations``: the last field's last value, the name of no cell (``width * width``)."""
+        return int(self.config.field_sizes[-1]) - 1
 
     def forward(
         self,
@@ -323,13 +407,53 @@ class QTransformer(nn.Module):
         elif int(position_ids.max()) >= self.config.max_context:
             raise ContextTooLongError(f"position {int(position_ids.max())} is beyond the model's max_context of "
                                       f"{self.config.max_context}: shorten the trials or raise max_context")
+        masks = [attention_mask] * len(self.blocks)
+        if self.config.cell_relations:
+            masks = self._relation_masks(input_ids, position_ids, attention_mask, cache)
         cos, sin = self.rotary(position_ids)
         x = self.embed(input_ids)
-        for block in self.blocks:
-            x = block(x, cos, sin, attention_mask, cache)
+        for block, mask in zip(self.blocks, masks):
+            x = block(x, cos, sin, mask, cache)
         if cache is not None:
             cache.advance()
         return self.head(self.ln_f(x))
+
+    def _relation_masks(self, input_ids, position_ids, attention_mask, cache) -> torch.Tensor:
+        """Every layer's float attention mask, ``(n_layer, B, H, Lq, Lk)``: its relation biases between the new
+        tokens and every token they may see (``cell_relations``), -inf where attention is not allowed (plain
+        causal attention written out when no mask is given)."""
+        fields = len(self.config.field_sizes)
+        cells, arrived = self.embed.field(input_ids, fields - 2), self.embed.field(input_ids, fields - 1)
+        none = self.no_cell
+        if cache is not None:
+            key_cells, key_left, key_arrived = cache.write_cells(cells, arrived)
+        else:
+            previous = torch.cat([torch.full_like(cells[:, :1], none), cells[:, :-1]], dim=1)
+            key_cells, key_arrived = cells, arrived
+            key_left = torch.where(position_ids > 0, previous, torch.full_like(previous, none))
+        if attention_mask is None:  # plain causal attention, or (with a cache) every cached token
+            length, keys = cells.shape[1], key_cells.shape[1]
+            attention_mask = torch.ones(length, keys, dtype=torch.bool, device=cells.device).tril(keys - length)[None, None]
+        dtype = self.head.weight.dtype
+        blocked = torch.zeros(attention_mask.shape, dtype=dtype, device=cells.device).masked_fill(~attention_mask, -torch.inf)
+        relations = cell_relations(cells, key_cells, key_left, key_arrived, none, math.isqrt(none))
+        # Most pairs relate in no way. Number each pair's combination of relations (RELATION_CODES' rows), look
+        # up the summed biases of the pairs that have one, and scatter them into zeros: far less work than a
+        # product over every pair, forward and backward.
+        weights = torch.tensor([1, 2] + [4 * (a + 1) for a in range(len(NEIGHBOURS))], dtype=torch.uint8,
+                               device=relations.device)
+        codes = (relations * weights[:, None, None]).sum(dim=1, dtype=torch.uint8)  # (B, Lq, Lk): the row numbers
+        batch, queries, keys = codes.shape
+        b, q, k = codes.nonzero(as_tuple=True)
+        table = RELATION_CODES.to(dtype=dtype, device=codes.device) @ self.relation_bias.flatten(1).to(dtype)
+        # where each related pair sits in a contiguous (n_layer, B, H, Lq, Lk) tensor, for each (layer, head)
+        layers, heads = self.relation_bias.shape[1:]
+        pair = (b * heads * queries + q) * keys + k
+        plane = torch.arange(layers * heads, device=codes.device)
+        plane = (plane // heads * batch * heads + plane % heads) * queries * keys
+        bias = torch.zeros(layers * batch * heads * queries * keys, dtype=dtype, device=codes.device)
+        bias = bias.index_put(((plane[:, None] + pair).flatten(),), table[codes[b, q, k].long()].T.flatten())
+        return bias.view(layers, batch, heads, queries, keys) + blocked
 
     def q_values(self, batch: StepBatch) -> torch.Tensor:
         """Q-values at every step of a packed batch, ``(B, N, 4)``: what ``dqn`` needs."""

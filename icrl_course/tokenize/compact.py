@@ -60,6 +60,19 @@ The fields of a token, in order (``FIELDS``):
     (``relative_cap=0``); the option stays so that the measurement can be
     rerun. The fields come after ``kind``, so a tokenizer without them
     writes the same ids as before.
+``cell_id, arrived_id`` (only with ``cell_ids``)
+    The cell's own name, ``row * CELL_ID_WIDTH + col``, and the name of the
+    tile the previous step *arrived at*: the same cell, unless that step ended
+    an episode, when it is the hole, goal or time-out tile written in the
+    ``end_*`` fields (``CELL_ID_NONE`` where there is no such tile: the trial's
+    first token, a closing token's cell). Last of all. The transformer does
+    not embed them: it only compares them, token with token
+    (``models.transformer.cell_relations``), so what they say is *this is the
+    cell of that earlier token* or *that earlier step arrived next to me*,
+    never a value a model could have learned only for small maps. Equality
+    and adjacency mean the same on a 7 x 7 map as on a 3 x 3 one; the wall
+    distances stay for what the dynamics need. Maps of up to
+    ``CELL_ID_WIDTH`` rows and columns.
 
 A trial of T steps becomes T + 1 tokens: token t (t < T) is the state where
 action t is chosen, so Q-values of step t are read there (``q_positions = 0..T-1``);
@@ -94,6 +107,13 @@ NO_REWARD = 0
 """``prev_reward`` value at the start of a trial."""
 RELATIVE_FIELDS = ("from_start_row", "from_start_col", "end_from_start_row", "end_from_start_col")
 """Fields a tokenizer with ``relative_cap`` adds after ``FIELDS`` (see the module docstring)."""
+CELL_ID_FIELDS = ("cell_id", "arrived_id")
+"""Fields a tokenizer with ``cell_ids`` adds last (see the module docstring)."""
+CELL_ID_WIDTH = 16
+"""``cell_id = row * CELL_ID_WIDTH + col``: tokenizers with ``cell_ids`` take maps of up to 16 x 16."""
+CELL_ID_NONE = CELL_ID_WIDTH * CELL_ID_WIDTH
+"""The name of no tile (``cell_id`` of a closing token after an episode end, ``arrived_id`` of a trial's first
+token, padding)."""
 
 
 def kind_after(terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
@@ -114,17 +134,21 @@ class CompactTokenizer:
             its index in this tuple. FrozenLake's default schedule gives 0 and 1.
         relative_cap: 0 (none), or add ``RELATIVE_FIELDS``: offsets from the
             trial's first cell clipped to this many rows and columns.
+        cell_ids: add the ``cell_id`` and ``arrived_id`` fields last (see the module docstring).
     """
 
     edge_cap: int = 4
     reward_values: tuple[float, ...] = (0.0, 1.0)
     relative_cap: int = 0
+    cell_ids: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.edge_cap, (int, np.integer)) or self.edge_cap < 1:
             raise ValueError(f"edge_cap={self.edge_cap!r} must be an int >= 1")
         if not isinstance(self.relative_cap, (int, np.integer)) or self.relative_cap < 0:
             raise ValueError(f"relative_cap={self.relative_cap!r} must be an int >= 0 (0: no offset fields)")
+        if not isinstance(self.cell_ids, (bool, np.bool_)):
+            raise ValueError(f"cell_ids={self.cell_ids!r} must be True or False")
         values = tuple(float(v) for v in self.reward_values)
         if not values or len(set(values)) != len(values):
             raise ValueError(f"reward_values={self.reward_values!r} must list each possible reward once")
@@ -138,8 +162,9 @@ class CompactTokenizer:
 
     @property
     def field_names(self) -> tuple[str, ...]:
-        """The fields this tokenizer writes: ``FIELDS``, then ``RELATIVE_FIELDS`` with ``relative_cap``."""
-        return FIELDS + (RELATIVE_FIELDS if self.relative_cap else ())
+        """The fields this tokenizer writes: ``FIELDS``, then ``RELATIVE_FIELDS`` with ``relative_cap``, then
+        ``CELL_ID_FIELDS`` with ``cell_ids``."""
+        return FIELDS + (RELATIVE_FIELDS if self.relative_cap else ()) + (CELL_ID_FIELDS if self.cell_ids else ())
 
     @property
     def relative_none(self) -> int:
@@ -160,7 +185,8 @@ class CompactTokenizer:
         """Number of values of each field in ``field_names`` order; the transformer's embedding needs it."""
         coord = self.edge_cap + 2
         base = (coord,) * 4 + (5, len(self.reward_values) + 1) + (coord,) * 4 + (len(KIND_NAMES),)
-        return base + ((self.relative_none + 1,) * len(RELATIVE_FIELDS) if self.relative_cap else ())
+        base += (self.relative_none + 1,) * len(RELATIVE_FIELDS) if self.relative_cap else ()
+        return base + ((CELL_ID_NONE + 1,) * len(CELL_ID_FIELDS) if self.cell_ids else ())
 
     @property
     def vocab_size(self) -> int:
@@ -171,7 +197,9 @@ class CompactTokenizer:
         """A token with every field none; ``pack(..., pad_id=tokenizer.pad_id)`` pads with it."""
         none = self.coord_none
         offsets = [self.relative_none] * len(RELATIVE_FIELDS) if self.relative_cap else []
-        return int(self.token_ids(np.array([none] * 4 + [NO_ACTION, NO_REWARD] + [none] * 4 + [STEP] + offsets)))
+        cell_id = [CELL_ID_NONE] * len(CELL_ID_FIELDS) if self.cell_ids else []
+        return int(self.token_ids(np.array([none] * 4 + [NO_ACTION, NO_REWARD] + [none] * 4 + [STEP] + offsets
+                                           + cell_id)))
 
     def token_ids(self, fields: np.ndarray) -> np.ndarray:
         """Pack ``(..., F)`` field values (``field_names``) into one int64 id each (first field least significant)."""
@@ -214,6 +242,15 @@ class CompactTokenizer:
         (row, col), (row0, col0) = np.divmod(np.maximum(obs, 0), ncol), np.divmod(np.maximum(origin, 0), ncol)
         out = np.stack([np.clip(row - row0, -cap, cap), np.clip(col - col0, -cap, cap)], axis=-1) + cap
         return np.where((obs < 0)[..., None], self.relative_none, out)
+
+    def cell_id_field(self, obs: np.ndarray, ncol: np.ndarray | int) -> np.ndarray:
+        """``cell_id`` of cells (``row * CELL_ID_WIDTH + col``); ``obs = -1`` gives ``CELL_ID_NONE``."""
+        obs, ncol = np.broadcast_arrays(np.asarray(obs, dtype=np.int64), np.asarray(ncol))
+        row, col = np.divmod(np.maximum(obs, 0), ncol)
+        if np.any((obs >= 0) & ((row >= CELL_ID_WIDTH) | (ncol > CELL_ID_WIDTH))):
+            raise ValueError(f"cell_ids names cells of maps of up to {CELL_ID_WIDTH} x {CELL_ID_WIDTH} tiles; this map is "
+                             "larger: use smaller maps, or a tokenizer without cell_ids")
+        return np.where(obs < 0, CELL_ID_NONE, row * CELL_ID_WIDTH + col)
 
     def cells(self, coords: np.ndarray, nrow: int, ncol: int) -> np.ndarray:
         """Cell indices back from ``(..., 4)`` wall distances (-1 where the fields hold none).
@@ -284,6 +321,9 @@ class CompactTokenizer:
             origin = np.where(start, obs, origin)
             parts += [self.relative_fields(obs, origin, ncol),
                       self.relative_fields(np.where(after_end, ended_obs, -1), origin, ncol)]
+        if self.cell_ids:
+            arrived = np.where(start, -1, np.where(after_end, ended_obs, obs))
+            parts += [self.cell_id_field(obs, ncol)[..., None], self.cell_id_field(arrived, ncol)[..., None]]
         return np.concatenate(parts, axis=-1)
 
     def step_tokens(self, obs, nrow, ncol, kind, prev_action, prev_reward, ended_obs, origin=None) -> np.ndarray:
@@ -337,6 +377,10 @@ class CompactTokenizer:
             raise ValueError("a trial of T steps has T + 1 tokens: the closing token is missing")
         cell = self.cells(f[:, 0:4], nrow, ncol)
         ended = self.cells(f[:, 6:10], nrow, ncol)
+        if self.cell_ids:
+            arrived = np.concatenate([[-1], np.where(kind[1:] >= AFTER_TERMINATED, ended[1:], cell[1:])])
+            if np.any(f[:, -2] != self.cell_id_field(cell, ncol)) or np.any(f[:, -1] != self.cell_id_field(arrived, ncol)):
+                raise ValueError("a token's cell_id or arrived_id names another tile than its wall distances")
         after = kind[1:]
         terminated = (after == AFTER_TERMINATED) | (after == AFTER_BOTH)
         truncated = (after == AFTER_TRUNCATED) | (after == AFTER_BOTH)

@@ -16,6 +16,7 @@ import torch
 
 from icrl_course.models.protocol import QNetwork
 from icrl_course.runtime import DeviceError, pick_device
+from icrl_course.tokenize.compact import CELL_ID_FIELDS, CELL_ID_WIDTH
 from icrl_course.train.config import TINY, ConfigError, HFModel, TransformerModel, model_section
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ def tokenizer_for(model: TransformerModel | HFModel, hf_tokenizer=None):
     if isinstance(model, TransformerModel):
         from icrl_course.tokenize.compact import CompactTokenizer
 
-        return CompactTokenizer(edge_cap=model.edge_cap, reward_values=REWARD_VALUES, relative_cap=model.relative_cap)
+        return CompactTokenizer(edge_cap=model.edge_cap, reward_values=REWARD_VALUES, relative_cap=model.relative_cap,
+                                cell_ids=model.cell_relations)
     from icrl_course.tokenize.text import FORMATS, TextTokenizer
 
     if hf_tokenizer is None:
@@ -58,7 +60,8 @@ def check_run(config: "TrainConfig") -> None:
     * the device exists here (``runtime.pick_device``);
     * an ``init_from`` model exists, is intact and fits the base (``starting_weights``);
     * the maps fit the tiny Llama's vocabulary (``TINY_MAX_SIDE``); the transformer's compact tokens name
-      cells of any map (larger than ``2 * edge_cap + 1`` with shared inner names, ``tokenize.compact`` says why);
+      cells of any map (larger than ``2 * edge_cap + 1`` with shared inner names, ``tokenize.compact`` says why),
+      and with ``cell_relations`` of maps up to ``CELL_ID_WIDTH`` a side;
     * a whole trial fits the transformer's context (one token per step, plus one), and so does ``context_length``;
     * the map distribution holds enough distinct maps for an iteration's trials and for the evaluation;
     * the learning rate is one AdamW can take, and weight decay does not wipe the weights at every step.
@@ -74,6 +77,8 @@ def check_run(config: "TrainConfig") -> None:
     model = config.model
     if isinstance(model, HFModel) and model.model == TINY:
         limit, why = TINY_MAX_SIDE, "the tiny Llama's vocabulary (model.model='tiny') covers"
+    elif isinstance(model, TransformerModel) and model.cell_relations:
+        limit, why = CELL_ID_WIDTH, "cell names (model.cell_relations) cover"
     else:
         limit, why = None, ""
     if limit is not None and side > limit:
@@ -137,7 +142,8 @@ def parameters_at_least(model: TransformerModel | HFModel) -> int | None:
     """
     if not isinstance(model, TransformerModel):
         return None
-    embed = sum(tokenizer_for(model).field_sizes) * model.n_embd
+    sizes = tokenizer_for(model).field_sizes
+    embed = sum(sizes[:-len(CELL_ID_FIELDS)] if model.cell_relations else sizes) * model.n_embd  # names: not embedded
     return embed + model.n_layer * (4 + 2 * model.mlp_ratio) * model.n_embd ** 2
 
 
@@ -150,7 +156,8 @@ def build_network(model: TransformerModel | HFModel, seed: int = 0, device: str 
 
         tokenizer = tokenizer_for(model)
         shape = TransformerConfig(field_sizes=tokenizer.field_sizes, n_layer=model.n_layer, n_head=model.n_head,
-                                  n_embd=model.n_embd, mlp_ratio=model.mlp_ratio, dropout=model.dropout)
+                                  n_embd=model.n_embd, mlp_ratio=model.mlp_ratio, dropout=model.dropout,
+                                  cell_relations=model.cell_relations)
         return TransformerQNetwork(QTransformer(shape, seed=seed), tokenizer).to(device)
     from icrl_course.models.hf import AdapterConfig, HFQNetwork, load_causal_lm
 

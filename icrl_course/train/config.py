@@ -67,6 +67,12 @@ class TransformerModel:
     """0, or also write each cell as its offset from the trial's first cell, clipped to this many rows and
     columns (``tokenize.compact``): a name for inner cells of maps larger than the training maps. Measured in
     lesson 5: no better out of distribution than wall distances alone, so the shipped configs leave it 0."""
+    cell_relations: bool = False
+    """Also name each cell and the tile each step arrived at (``CompactTokenizer(cell_ids=True)``) and let attention
+    compare names, token with token, instead of embedding them (``models.transformer.cell_relations``): "same
+    cell", "left this cell" and "arrived next to this cell" mean the same on a map of any size, so the inner cells
+    of maps larger than the training maps, which wall distances capped at 2 leave nameless, can be told apart.
+    Maps of up to 16 x 16."""
     n_layer: int = 3
     """Transformer blocks."""
     n_head: int = 4
