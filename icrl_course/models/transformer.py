@@ -143,6 +143,31 @@ RELATION_CODES = torch.tensor([[code % 2, code // 2 % 2] + [float(code // 4 == 1
 """Row ``same + 2 * left + 4 * side``: which ``RELATIONS`` hold for a pair (``side`` 0, or 1 + the neighbour side)."""
 
 
+def relation_biases(relations: torch.Tensor, relation_bias: torch.Tensor) -> torch.Tensor:
+    """Each layer's and head's summed bias for every pair of tokens, ``(n_layer, B, H, Lq, Lk)``, from the
+    ``(B, 6, Lq, Lk)`` relations and the ``(6, n_layer, H)`` learned biases.
+
+    Most pairs relate in no way. So each pair's combination of relations is numbered (a row of
+    ``RELATION_CODES``), the summed biases of the pairs that have one are looked up, and they are scattered
+    into zeros laid out as attention wants them: far less work than a product over every pair, forward and
+    backward.
+    """
+    weights = torch.tensor([1, 2] + [4 * (a + 1) for a in range(len(NEIGHBOURS))], dtype=torch.uint8,
+                           device=relations.device)
+    codes = (relations * weights[:, None, None]).sum(dim=1, dtype=torch.uint8)  # (B, Lq, Lk): the row numbers
+    batch, queries, keys = codes.shape
+    b, q, k = codes.nonzero(as_tuple=True)
+    table = RELATION_CODES.to(relation_bias) @ relation_bias.flatten(1)  # (codes, n_layer * H)
+    layers, heads = relation_bias.shape[1:]
+    # where each related pair sits in a contiguous (n_layer, B, H, Lq, Lk) tensor, for each (layer, head)
+    pair = (b * heads * queries + q) * keys + k
+    plane = torch.arange(layers * heads, device=codes.device)
+    plane = (plane // heads * batch * heads + plane % heads) * queries * keys
+    bias = torch.zeros(layers * batch * heads * queries * keys, dtype=relation_bias.dtype, device=codes.device)
+    bias = bias.index_put(((plane[:, None] + pair).flatten(),), table[codes[b, q, k].long()].T.flatten())
+    return bias.view(layers, batch, heads, queries, keys)
+
+
 def cell_relations(query_cells: torch.Tensor, key_cells: torch.Tensor, key_left: torch.Tensor,
                    key_arrived: torch.Tensor, none: int, width: int) -> torch.Tensor:
     """The relations of ``TransformerConfig.cell_relations``, ``(B, 6, Lq, Lk)`` booleans (``RELATIONS``).
@@ -437,23 +462,7 @@ class QTransformer(nn.Module):
         dtype = self.head.weight.dtype
         blocked = torch.zeros(attention_mask.shape, dtype=dtype, device=cells.device).masked_fill(~attention_mask, -torch.inf)
         relations = cell_relations(cells, key_cells, key_left, key_arrived, none, math.isqrt(none))
-        # Most pairs relate in no way. Number each pair's combination of relations (RELATION_CODES' rows), look
-        # up the summed biases of the pairs that have one, and scatter them into zeros: far less work than a
-        # product over every pair, forward and backward.
-        weights = torch.tensor([1, 2] + [4 * (a + 1) for a in range(len(NEIGHBOURS))], dtype=torch.uint8,
-                               device=relations.device)
-        codes = (relations * weights[:, None, None]).sum(dim=1, dtype=torch.uint8)  # (B, Lq, Lk): the row numbers
-        batch, queries, keys = codes.shape
-        b, q, k = codes.nonzero(as_tuple=True)
-        table = RELATION_CODES.to(dtype=dtype, device=codes.device) @ self.relation_bias.flatten(1).to(dtype)
-        # where each related pair sits in a contiguous (n_layer, B, H, Lq, Lk) tensor, for each (layer, head)
-        layers, heads = self.relation_bias.shape[1:]
-        pair = (b * heads * queries + q) * keys + k
-        plane = torch.arange(layers * heads, device=codes.device)
-        plane = (plane // heads * batch * heads + plane % heads) * queries * keys
-        bias = torch.zeros(layers * batch * heads * queries * keys, dtype=dtype, device=codes.device)
-        bias = bias.index_put(((plane[:, None] + pair).flatten(),), table[codes[b, q, k].long()].T.flatten())
-        return bias.view(layers, batch, heads, queries, keys) + blocked
+        return relation_biases(relations, self.relation_bias.to(dtype)) + blocked
 
     def q_values(self, batch: StepBatch) -> torch.Tensor:
         """Q-values at every step of a packed batch, ``(B, N, 4)``: what ``dqn`` needs."""
