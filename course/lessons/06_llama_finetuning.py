@@ -335,20 +335,23 @@ learning_curve(table, title="tiny Llama vs yardsticks on held-out maps")
 
 # %% [markdown]
 # What does a step cost? One iteration of the same recipe for both models, untrained (so episodes
-# run long), on one thread, in CPU-seconds, measured with `python benchmarks/train_kinds.py`:
+# run long), on one thread, in CPU-seconds, measured with `python benchmarks/train_kinds.py` (while
+# another training shared the machine's two cores):
 #
 # | | lesson 5's transformer (`paper-small`) | tiny Llama (`tiny-llama`) | ratio |
 # | --- | --- | --- | --- |
-# | tokens per step | 1.01 | 2.22 | 2.2 |
-# | environment steps per CPU-second, playing | 7,659 | 1,519 | 0.20 |
-# | updates (64 trials) per CPU-second, learning | 2.34 | 0.67 | 0.29 |
-# | CPU-seconds per iteration | 3.9 | 14.3 | 3.6 |
+# | tokens per step | 1.01 | 2.19 | 2.2 |
+# | environment steps per CPU-second, playing | 3,756 | 1,646 | 0.44 |
+# | updates (64 trials) per CPU-second, learning | 0.61 | 0.49 | 0.81 |
+# | CPU-seconds per iteration | 14.3 | 18.9 | 1.3 |
 #
 # The tiny Llama reads about twice as many tokens per step, so every layer does twice the work and
-# attention, which grows with the square of a row's length, about four to six times; acting, each
-# step runs a Hugging Face decoder with its own cache and padding. The recipe, the loop and the
-# files are the same. With the paper's chat text (about 10 tokens per step) the same model would pay
-# roughly five times the tiny Llama's token count again.
+# attention, which grows with the square of a row's length, about four times; acting, each step runs
+# a Hugging Face decoder with its own cache and padding. Lesson 5's transformer pays for something
+# else: its cell relations give every pair of tokens its own learned attention bias, which the fused
+# attention kernel cannot take, so its attention is written out in full, pair by pair, on these long
+# untrained trials. The recipe, the loop and the files are the same. With the paper's chat text (about
+# 10 tokens per step) the same model would pay roughly five times the tiny Llama's token count again.
 
 # %% [markdown]
 # ## 6. The real thing: Llama 3.1 8B on GPUs

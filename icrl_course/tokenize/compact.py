@@ -29,7 +29,8 @@ The fields of a token, in order (``FIELDS``):
     occurs on 5 x 5 training maps; the price is that inner cells of larger
     maps share names (rows 2..nrow-3 all read ``up = down = 2``). Measured on
     val maps (``benchmarks/icl_curve.py``), cap 2 trains faster and transfers
-    far better; the course's shipped models use it (``configs/paper-small.json``).
+    far better; the course's shipped models use it (``configs/paper-small.json``),
+    with ``cell_ids`` (below) to tell the shared names apart.
     Maps of any size can be encoded; only ``decode`` needs ``max_side``.
 ``prev_action``
     The action taken at the previous step (0-3), or none (4) at the trial's start.
@@ -72,7 +73,9 @@ The fields of a token, in order (``FIELDS``):
     never a value a model could have learned only for small maps. Equality
     and adjacency mean the same on a 7 x 7 map as on a 3 x 3 one; the wall
     distances stay for what the dynamics need. Maps of up to
-    ``CELL_ID_WIDTH`` rows and columns.
+    ``CELL_ID_WIDTH`` rows and columns. Measured on val maps (lesson 5's
+    lever table), this is what carried the small model to 6-7 x 6-7 maps:
+    it stopped falling into holes it had already found there.
 
 A trial of T steps becomes T + 1 tokens: token t (t < T) is the state where
 action t is chosen, so Q-values of step t are read there (``q_positions = 0..T-1``);
