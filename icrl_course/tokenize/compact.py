@@ -75,7 +75,8 @@ The fields of a token, in order (``FIELDS``):
     distances stay for what the dynamics need. Maps of up to
     ``CELL_ID_WIDTH`` rows and columns. Measured on val maps (lesson 5's
     lever table), this is what carried the small model to 6-7 x 6-7 maps:
-    it stopped falling into holes it had already found there.
+    there it fell far less often into holes it had already found (12-20% of
+    its falls instead of 30%).
 
 A trial of T steps becomes T + 1 tokens: token t (t < T) is the state where
 action t is chosen, so Q-values of step t are read there (``q_positions = 0..T-1``);
