@@ -6,7 +6,7 @@ import torch
 
 from icrl_course.dqn import DQNConfig, make_target, polyak_update, sequence_dqn_loss
 from icrl_course.envs import LakeMap
-from icrl_course.models.transformer import KVCache, QTransformer, TransformerConfig, cell_relations
+from icrl_course.models.transformer import KVCache, QTransformer, TransformerConfig, cell_relations, relation_biases
 from icrl_course.tokenize import ContextTooLongError, pack
 from icrl_course.tokenize.compact import CompactTokenizer
 from icrl_course.trials import Trial
@@ -172,6 +172,33 @@ def test_cell_relations_by_hand():
     # up from row 0 and left from column 0 are off the map: nothing
     assert rel[2 + 3].sum() == 0 and rel[2 + 0, 0].sum() == 0
     assert rel[:, 4].sum() == 0  # the closing token has no cell, so relates to nothing
+
+
+def test_relation_biases_by_hand():
+    # The hand trial of test_cell_relations_by_hand, causal attention, 2 layers x 2 heads of distinct biases.
+    none = 256
+    cells = torch.tensor([[0, 1, 0, 1, none]])
+    rel = cell_relations(cells, cells, torch.tensor([[none, 0, 1, 0, 1]]), torch.tensor([[none, 1, 17, 1, 0]]), none, 16)
+    bias = (torch.arange(6 * 2 * 2, dtype=torch.float32).view(6, 2, 2) + 1).requires_grad_()
+    allowed = torch.ones(5, 5, dtype=torch.bool).tril()[None, None]
+    masks = relation_biases(rel, bias, allowed)
+    assert len(masks) == 2 and masks[0].shape == (1, 2, 5, 5)
+    for layer, head in ((0, 0), (1, 1)):
+        m = masks[layer][0, head]
+        b = bias[:, layer, head].detach()
+        assert m[2, 0] == b[0]  # token 2 stands where token 0 stood: same cell only
+        assert m[3, 2] == b[1] + b[3]  # token 2 left token 3's cell (1), and arrived below it, in the hole 17
+        assert m[1, 0] == 0  # token 0 is no neighbour's arrival and stood elsewhere
+        assert m[0, 1] == -torch.inf  # token 1 arrived right of token 0's cell, but lies in its future
+        assert m[4].tolist() == [0.0] * 5  # the closing token has no cell
+    # against the dense definition: every allowed pair's relations times the biases, -inf elsewhere
+    dense = torch.einsum("rqk,rlh->lhqk", rel[0].float(), bias.detach()).masked_fill(~allowed[0, 0], -torch.inf)
+    assert torch.equal(torch.stack([m[0] for m in masks]), dense)
+    # each bias's gradient counts the allowed pairs with its relation: 6 same-cell pairs, 2 "left this cell"
+    sum(m[m.isfinite()].sum() for m in masks).backward()
+    counts = (rel[0] & allowed[0, 0]).sum(dim=(1, 2)).float()
+    assert counts[:2].tolist() == [6.0, 2.0]
+    assert torch.equal(bias.grad, counts[:, None, None].expand(6, 2, 2))
 
 
 def test_a_cell_name_is_not_embedded_and_zero_relation_biases_change_nothing():

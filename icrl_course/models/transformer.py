@@ -143,29 +143,36 @@ RELATION_CODES = torch.tensor([[code % 2, code // 2 % 2] + [float(code // 4 == 1
 """Row ``same + 2 * left + 4 * side``: which ``RELATIONS`` hold for a pair (``side`` 0, or 1 + the neighbour side)."""
 
 
-def relation_biases(relations: torch.Tensor, relation_bias: torch.Tensor) -> torch.Tensor:
-    """Each layer's and head's summed bias for every pair of tokens, ``(n_layer, B, H, Lq, Lk)``, from the
+def relation_biases(relations: torch.Tensor, relation_bias: torch.Tensor, allowed: torch.Tensor) -> list[torch.Tensor]:
+    """Each layer's float attention mask, ``(B, H, Lq, Lk)``: each head's summed bias for every pair of tokens
+    that may attend (``allowed``, boolean, broadcastable to ``(B, 1, Lq, Lk)``), -inf for the others; from the
     ``(B, 6, Lq, Lk)`` relations and the ``(6, n_layer, H)`` learned biases.
 
-    Most pairs relate in no way. So each pair's combination of relations is numbered (a row of
-    ``RELATION_CODES``), the summed biases of the pairs that have one are looked up, and they are scattered
-    into zeros laid out as attention wants them: far less work than a product over every pair, forward and
-    backward.
+    Most pairs relate in no way. So each allowed pair's combination of relations is numbered (a row of
+    ``RELATION_CODES``), the summed biases of the pairs that have one are looked up, and they are written into
+    the blocked-or-zero mask laid out as attention wants it: far less work than a product over every pair,
+    forward and backward. One tensor per layer rather than one stack: a stack of all layers' masks is so
+    large that the allocator maps fresh pages for it at every call, which costs more than filling it.
     """
     weights = torch.tensor([1, 2] + [4 * (a + 1) for a in range(len(NEIGHBOURS))], dtype=torch.uint8,
                            device=relations.device)
     codes = (relations * weights[:, None, None]).sum(dim=1, dtype=torch.uint8)  # (B, Lq, Lk): the row numbers
+    codes = codes * allowed[:, 0]  # a pair that may not attend keeps its -inf
     batch, queries, keys = codes.shape
     b, q, k = codes.nonzero(as_tuple=True)
-    table = RELATION_CODES.to(relation_bias) @ relation_bias.flatten(1)  # (codes, n_layer * H)
     layers, heads = relation_bias.shape[1:]
-    # where each related pair sits in a contiguous (n_layer, B, H, Lq, Lk) tensor, for each (layer, head)
+    table = RELATION_CODES.to(relation_bias) @ relation_bias.flatten(1)  # (codes, n_layer * H)
+    values = table[codes[b, q, k].long()].T  # (n_layer * H, pairs)
+    # where each related pair sits in a contiguous (B, H, Lq, Lk) mask, for each head
     pair = (b * heads * queries + q) * keys + k
-    plane = torch.arange(layers * heads, device=codes.device)
-    plane = (plane // heads * batch * heads + plane % heads) * queries * keys
-    bias = torch.zeros(layers * batch * heads * queries * keys, dtype=relation_bias.dtype, device=codes.device)
-    bias = bias.index_put(((plane[:, None] + pair).flatten(),), table[codes[b, q, k].long()].T.flatten())
-    return bias.view(layers, batch, heads, queries, keys)
+    where = (torch.arange(heads, device=codes.device)[:, None] * queries * keys + pair).flatten()
+    blocked = torch.zeros((), dtype=relation_bias.dtype, device=codes.device).masked_fill(~allowed, -torch.inf)
+    masks = []
+    for layer in range(layers):
+        mask = blocked.expand(batch, heads, queries, keys).contiguous()
+        mask.view(-1).index_put_((where,), values[layer * heads:(layer + 1) * heads].flatten())
+        masks.append(mask)
+    return masks
 
 
 def cell_relations(query_cells: torch.Tensor, key_cells: torch.Tensor, key_left: torch.Tensor,
@@ -443,8 +450,8 @@ class QTransformer(nn.Module):
             cache.advance()
         return self.head(self.ln_f(x))
 
-    def _relation_masks(self, input_ids, position_ids, attention_mask, cache) -> torch.Tensor:
-        """Every layer's float attention mask, ``(n_layer, B, H, Lq, Lk)``: its relation biases between the new
+    def _relation_masks(self, input_ids, position_ids, attention_mask, cache) -> list[torch.Tensor]:
+        """Every layer's float attention mask, ``(B, H, Lq, Lk)``: its relation biases between the new
         tokens and every token they may see (``cell_relations``), -inf where attention is not allowed (plain
         causal attention written out when no mask is given)."""
         fields = len(self.config.field_sizes)
@@ -459,10 +466,8 @@ class QTransformer(nn.Module):
         if attention_mask is None:  # plain causal attention, or (with a cache) every cached token
             length, keys = cells.shape[1], key_cells.shape[1]
             attention_mask = torch.ones(length, keys, dtype=torch.bool, device=cells.device).tril(keys - length)[None, None]
-        dtype = self.head.weight.dtype
-        blocked = torch.zeros(attention_mask.shape, dtype=dtype, device=cells.device).masked_fill(~attention_mask, -torch.inf)
         relations = cell_relations(cells, key_cells, key_left, key_arrived, none, math.isqrt(none))
-        return relation_biases(relations, self.relation_bias.to(dtype)) + blocked
+        return relation_biases(relations, self.relation_bias.to(self.head.weight.dtype), attention_mask)
 
     def q_values(self, batch: StepBatch) -> torch.Tensor:
         """Q-values at every step of a packed batch, ``(B, N, 4)``: what ``dqn`` needs."""
