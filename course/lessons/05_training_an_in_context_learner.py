@@ -339,7 +339,8 @@ print("greedy success per episode on held-out maps:", offline_result.last_eval["
 # fallen into, the goal, a tile walked on). Equality and adjacency mean the same on a 7 x 7 map as on a
 # 3 x 3 one, so nothing the model reads is new out of distribution; the capped wall distances stay, for
 # the dynamics. The price is speed: the biases make attention's mask a learned one, which the fused
-# attention kernel cannot take, so an update costs about twice as much.
+# attention kernel cannot take, so an update costs about 1.7 times as much (0.41 against 0.23
+# CPU-seconds on 64 random-play trials).
 #
 # Each lever below was trained on the paper's 3-5 x 3-5 maps only and scored on **val** maps (training seed
 # 0 unless the row says otherwise; 200 in-distribution and 100 6-7 val maps; ratio = mean success over
@@ -371,8 +372,11 @@ print("greedy success per episode on held-out maps:", offline_result.last_eval["
 # had already found dropped from 30% to 12-20%. Once they have found the goal they reach it again in
 # episode 10 85-91% of the time (75% before). What still fails: episode 10 on 6-7 maps is 0.65-0.75
 # against the explorer's 0.93, because within 9 episodes they find the goal on 73-83% of the maps, against
-# the explorer's 91%. And a run takes about twice the CPU time, reaching 70% of the explorer in 14-16
-# CPU-minutes instead of 7.
+# the explorer's 91%. And a run takes more CPU time: the shipped runs reached 70% of the explorer in
+# 14-16 CPU-minutes, two at a time on the machine, instead of 7. Since then each layer's relation mask is
+# built on its own, which computes the same numbers about 1.3 times faster; alone on a 2-core machine,
+# `python benchmarks/train_icrl.py --train` (seed 0's run, bit for bit) reaches 70% of the explorer at
+# iteration 100, after 10.6 CPU-minutes.
 #
 # Negative results: coordinates in a larger frame and per-trial random labels both learn much more slowly
 # and transfer worse; a bigger model or longer training does not move the 6-7 ratio. Capping at 1 (inner

@@ -335,15 +335,15 @@ learning_curve(table, title="tiny Llama vs yardsticks on held-out maps")
 
 # %% [markdown]
 # What does a step cost? One iteration of the same recipe for both models, untrained (so episodes
-# run long), on one thread, in CPU-seconds, measured with `python benchmarks/train_kinds.py` (while
-# another training shared the machine's two cores):
+# run long), on one thread, in CPU-seconds, measured with `python benchmarks/train_kinds.py` (nothing
+# else running on the 2-core machine):
 #
 # | | lesson 5's transformer (`paper-small`) | tiny Llama (`tiny-llama`) | ratio |
 # | --- | --- | --- | --- |
 # | tokens per step | 1.01 | 2.19 | 2.2 |
-# | environment steps per CPU-second, playing | 3,756 | 1,646 | 0.44 |
-# | updates (64 trials) per CPU-second, learning | 0.61 | 0.49 | 0.81 |
-# | CPU-seconds per iteration | 14.3 | 18.9 | 1.3 |
+# | environment steps per CPU-second, playing | 3,084 | 1,301 | 0.42 |
+# | updates (64 trials) per CPU-second, learning | 0.86 | 0.49 | 0.57 |
+# | CPU-seconds per iteration | 10.6 | 19.6 | 1.8 |
 #
 # The tiny Llama reads about twice as many tokens per step, so every layer does twice the work and
 # attention, which grows with the square of a row's length, about four times; acting, each step runs
@@ -450,8 +450,9 @@ learning_curve(shipped_table, title="shipped tiny Llama vs its context-reset abl
 # (mean 0.65, 87% of the explorer's 0.74), and with its context wiped at every episode start it
 # stays at 0.23: it learns in context, like lesson 5's transformer, from text read through a Hugging
 # Face tokenizer and `LlamaForCausalLM`. It ends below the explorer (0.80 against 1.00 in episode 10)
-# and its training cost 51 CPU-minutes against the transformer's 14 (twice the tokens per step, and a
-# Hugging Face decoder at every step). The two other training seeds, shipped as `tiny-llama-seed0` and
+# and its 300 iterations cost 51 CPU-minutes against the transformer's 33-35 (twice the tokens per step,
+# and a Hugging Face decoder at every step; the transformer's cell relations make its attention dearer
+# too, as the cost table above shows). The two other training seeds, shipped as `tiny-llama-seed0` and
 # `tiny-llama-seed2`, give the same picture on these test maps: mean 0.64 and 0.64 (85% and 86% of the
 # explorer), episode 10 at 0.78 and 0.81
 # (`python benchmarks/icl_curve.py --checkpoints tiny-llama tiny-llama-seed0 tiny-llama-seed2`).
