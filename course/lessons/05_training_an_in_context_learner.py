@@ -30,7 +30,7 @@
 # **Prerequisites**: lessons 2 (baselines, `run_trials`), 3 (compact tokens, `pack`) and 4 (the DQN
 # objective, the KV cache).
 #
-# **Time**: about 40 minutes to read and run, plus 10 to 15 minutes of training when you run it at full
+# **Time**: about 40 minutes to read and run, plus about 8 minutes of training when you run it at full
 # size (without `ICRL_COURSE_SMOKE=1`), plus 20 for the exercise.
 
 # %%
@@ -108,8 +108,8 @@ except ValueError as error:
 # success), appends metrics to `run_dir/metrics.jsonl` (and TensorBoard when installed), evaluates
 # greedily on held-out val-split maps every `eval_every` iterations, and writes the whole state
 # atomically every `checkpoint_every` iterations. Here the recipe trains for 50 iterations, a sixth of
-# the shipped run: about 10 minutes on one laptop core, enough to see success on held-out maps rise above
-# random play (in CI it runs 4 tiny iterations: too short to learn, but every part runs).
+# the shipped run: about 6 CPU-minutes on the course's 2-core build machine, enough to see success on
+# held-out maps rise above random play (in CI it runs 4 tiny iterations: too short to learn, but every part runs).
 
 # %%
 config = shipped.replace(
