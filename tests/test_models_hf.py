@@ -8,7 +8,7 @@ from icrl_course.dqn import polyak_update
 from icrl_course.envs import MapDistribution
 from icrl_course.models.hf import (
     AdapterConfig, HFAgent, HFQNetwork, ModelNotFoundError, build_tiny_llama, load_causal_lm, q_values_from_logits,
-    resolve_dtype,
+    resolve_dtype, word_fields,
 )
 from icrl_course.models.protocol import QNetwork
 from icrl_course.tokenize import pack
@@ -288,3 +288,37 @@ def test_every_word_a_trial_writes_has_a_trainable_embedding(tmp_path, trials, f
     assert torch.all(embedding[written].abs().sum(dim=1) > 0)
     assert torch.all(grad_rows[written] > 0), "a written word's embedding gets no gradient"
     assert grad_rows[pad] == 0
+
+
+def test_word_fields_split_cell_and_end_words_and_leave_other_words_alone():
+    assert word_fields("u1d2l0r2") == [("u", "1"), ("d", "2"), ("l", "0"), ("r", "2")]
+    assert word_fields("eTC1.0u0d0l2r1") == [("end", "TC"), ("reward", "1.0"), ("u", "0"), ("d", "0"), ("l", "2"),
+                                             ("r", "1")]
+    assert word_fields("eC0.0u2d2l2r2")[:2] == [("end", "C"), ("reward", "0.0")]
+    for word in ("left", "end", "<trial>", "1.0", "u1d2l0", "eX0.0u1d2l0r2"):
+        assert word_fields(word) == []
+
+
+def test_fields_init_writes_cell_and_end_words_as_sums_of_field_vectors(tmp_path):
+    """With v(f) the vector of field value f, a cell word starts at (v(u)+v(d)+v(l)+v(r)) / 2 and an end word at
+    (v(end)+v(reward)+v(u)+v(d)+v(l)+v(r)) / sqrt(6). So two cells that differ in one wall distance differ by
+    (v(u1) - v(u2)) / 2, and the hole-ending words on them by the same vector over sqrt(6); a cell's end words
+    differ from each other by outcome vectors only, whatever the cell. Other words keep Llama's random rows."""
+    def embeddings(init):
+        model, tokenizer = load_causal_lm(build_tiny_llama(tmp_path / init, WORDS, seed=3, embedding_init=init),
+                                          device="cpu")
+        vocab = tokenizer.get_vocab()
+        return lambda word: model.get_input_embeddings().weight[vocab[word]].detach()
+
+    fields, random = embeddings("fields"), embeddings("random")
+    cells = fields("u1d2l0r2") - fields("u2d2l0r2")
+    holes = fields("eT0.0u1d2l0r2") - fields("eT0.0u2d2l0r2")
+    assert cells.abs().max() > 1e-3
+    torch.testing.assert_close(holes * 6 ** 0.5, cells * 2)
+    torch.testing.assert_close(fields("eT0.0u1d2l0r2") - fields("eT1.0u1d2l0r2"),
+                               fields("eT0.0u0d0l1r1") - fields("eT1.0u0d0l1r1"))
+    assert not torch.allclose(fields("u1d2l0r2"), random("u1d2l0r2"))
+    for word in ("left", "up", "<trial>"):
+        torch.testing.assert_close(fields(word), random(word))
+    with pytest.raises(ValueError, match="'fields' needs a format that writes cells as wall distances"):
+        build_tiny_llama(tmp_path / "paper", PAPER, embedding_init="fields")

@@ -25,6 +25,7 @@ def test_invalid_value_is_rejected_naming_the_field(field, value):
     ({"kind": "transformer"}, "cell_relations", 1), ({"kind": "hf"}, "adapter", "prefix"), ({"kind": "hf"}, "format", "yaml"),
     ({"kind": "hf"}, "dtype", "fp8"), ({"kind": "hf"}, "tiny_heads", 0), ({"kind": "hf"}, "target_modules", []),
     ({"kind": "hf"}, "tiny_kv_heads", 3), ({"kind": "hf"}, "tiny_kv_heads", -1), ({"kind": "hf"}, "tiny_mlp_ratio", 0),
+    ({"kind": "hf"}, "tiny_embedding_init", "xavier"), ({"kind": "hf", "format": "paper"}, "tiny_embedding_init", "fields"),
 ])
 def test_invalid_model_values_are_rejected_naming_the_model_field(section, field, value):
     with pytest.raises(ConfigError, match=rf"^model\.{field}="):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,6 +145,58 @@ def word_tokenizer(fmt: TextFormat = WORDS, max_side: int = 9, rewards: Sequence
                                    pad_token=PAD, unk_token="[UNK]")
 
 
+EMBEDDING_INITS = ("random", "fields")
+"""How ``build_tiny_llama`` starts the word embeddings: Llama's own random init, or as sums of field vectors."""
+
+_CELL_WORD = r"u(\d+)d(\d+)l(\d+)r(\d+)"
+_END_WORD = rf"e(T?C?)(-?\d+(?:\.\d+)?){_CELL_WORD}"
+
+
+def word_fields(word: str) -> list[tuple[str, str]]:
+    """The fields a words-format word is made of, as ``(field, value)`` pairs; [] for a word that has none.
+
+    A cell word ``u1d2l0r2`` is its four wall distances; an end word ``eT0.0u1d2l0r2`` is how the episode ended
+    (``T``, ``C`` or ``TC``), its last reward and the same four wall distances. ``fields_embedding_init``
+    starts each such word's embedding as the sum of one vector per field value, as lesson 5's transformer
+    embeds its compact tokens."""
+    cell = re.fullmatch(_CELL_WORD, word)
+    if cell:
+        return list(zip("udlr", cell.groups()))
+    end = re.fullmatch(_END_WORD, word)
+    if end:
+        how, reward, *walls = end.groups()
+        return [("end", how), ("reward", reward), *zip("udlr", walls)]
+    return []
+
+
+def fields_embedding_init(model, tokenizer, seed: int) -> int:
+    """Start every cell and end word's input embedding as a sum of field vectors; return how many words.
+
+    Why: the words format has 81 cell words and several hundred end words (one per outcome, reward and cell);
+    most end words are rare, and with independent random embeddings nothing tells the model at the start that
+    ``eT0.0u1d2l0r2`` (fell into a hole there) is about the cell ``u1d2l0r2``. Lesson 5's transformer sums one
+    embedding per field and so gets that for free (``tokenize.compact``). Here it is only where training
+    starts: the model stays a plain ``LlamaForCausalLM`` and every row trains freely. Each field value gets a
+    vector drawn like Llama's own init (normal, ``initializer_range``), from ``seed``; the sum of k of them is
+    divided by sqrt(k) to keep that scale. Other words keep their random rows."""
+    weight = model.get_input_embeddings().weight
+    generator = torch.Generator().manual_seed(seed)
+    std = model.config.initializer_range
+    vectors: dict[tuple[str, str], torch.Tensor] = {}
+    done = 0
+    with torch.no_grad():
+        for word, index in sorted(tokenizer.get_vocab().items()):
+            fields = word_fields(word)
+            if not fields:
+                continue
+            for key in fields:
+                if key not in vectors:
+                    vectors[key] = torch.randn(weight.shape[1], generator=generator) * std
+            weight[index] = torch.stack([vectors[key] for key in fields]).sum(0) / len(fields) ** 0.5
+            done += 1
+    return done
+
+
 def build_tiny_llama(
     path: str | Path,
     fmt: TextFormat = WORDS,
@@ -155,6 +208,7 @@ def build_tiny_llama(
     max_side: int = 9,
     rewards: Sequence[float] = (1.0,),
     seed: int = 0,
+    embedding_init: str = "random",
 ) -> Path:
     """Write a randomly initialised, really small Llama and a tokenizer for ``fmt`` to ``path``; return the path.
 
@@ -167,11 +221,19 @@ def build_tiny_llama(
     ``num_kv_heads`` (None: ``num_heads``, plain multi-head attention) below
     ``num_heads`` shares keys and values between heads as Llama 3 does;
     ``mlp_ratio`` sets the gated MLP's width, ``mlp_ratio * hidden_size``.
+    ``embedding_init="fields"`` starts cell and end words as sums of field
+    vectors (``fields_embedding_init``; formats that write cells as wall
+    distances only).
     Under ``torch.distributed`` transformers writes weights on rank 0 only:
     build it before joining a process group (``train.loop`` does).
     """
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    if embedding_init not in EMBEDDING_INITS:
+        raise ValueError(f"embedding_init={embedding_init!r} must be one of {EMBEDDING_INITS}")
+    if embedding_init == "fields" and fmt.cells != "walls":
+        raise ValueError(f"embedding_init='fields' needs a format that writes cells as wall distances; "
+                         f"{fmt.name!r} writes them as {fmt.cells!r}")
     tokenizer = word_tokenizer(fmt, max_side, rewards)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=mlp_ratio * hidden_size,
@@ -182,6 +244,8 @@ def build_tiny_llama(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
+    if embedding_init == "fields":
+        fields_embedding_init(model, tokenizer, seed)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(path)

@@ -221,4 +221,5 @@ def model_source(model: HFModel, seed: int) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="tiny-llama-") as folder:
         yield str(build_tiny_llama(folder, FORMATS[model.format], hidden_size=model.tiny_hidden_size,
                                    num_layers=model.tiny_layers, num_heads=model.tiny_heads,
-                                   num_kv_heads=model.tiny_kv_heads or None, mlp_ratio=model.tiny_mlp_ratio, seed=seed))
+                                   num_kv_heads=model.tiny_kv_heads or None, mlp_ratio=model.tiny_mlp_ratio, seed=seed,
+                                   embedding_init=model.tiny_embedding_init))

@@ -131,6 +131,10 @@ class HFModel:
     values between heads (grouped-query attention, as Llama 3 8B: 8 for 32 heads)."""
     tiny_mlp_ratio: int = 4
     """Width of the tiny Llama's gated MLP as a multiple of ``tiny_hidden_size``."""
+    tiny_embedding_init: str = "random"
+    """How the tiny Llama's word embeddings start: ``random`` (Llama's own init) or ``fields`` (cell and end words
+    as sums of one vector per wall distance, outcome and reward, as lesson 5's transformer embeds its tokens;
+    ``models.hf.fields_embedding_init``). Needs a format that writes cells as wall distances (``words``)."""
     init_from: str = ""
     """An exported model whose weights the base starts from instead of ``model``'s own: a shipped name
     (``tiny-llama``), a run folder or a model path. It must be an ``hf`` model trained whole (``adapter`` =
@@ -138,7 +142,7 @@ class HFModel:
     or through an adapter (lesson 6). '' starts from ``model``'s own weights."""
 
     def __post_init__(self) -> None:
-        from icrl_course.models.hf import ADAPTER_KINDS
+        from icrl_course.models.hf import ADAPTER_KINDS, EMBEDDING_INITS
         from icrl_course.tokenize.text import FORMATS
 
         need = _checker(self, "model.")
@@ -155,6 +159,9 @@ class HFModel:
         need(self.tiny_kv_heads == 0 or (1 <= self.tiny_kv_heads <= self.tiny_heads
                                          and self.tiny_heads % self.tiny_kv_heads == 0), "tiny_kv_heads",
              f"use 0 (= tiny_heads) or a divisor of tiny_heads={self.tiny_heads}")
+        need(self.tiny_embedding_init in EMBEDDING_INITS, "tiny_embedding_init", f"choose one of {list(EMBEDDING_INITS)}")
+        need(self.tiny_embedding_init == "random" or FORMATS[self.format].cells == "walls", "tiny_embedding_init",
+             f"'fields' needs cells written as wall distances (format 'words'), not format {self.format!r}")
         need(self.dtype in ("auto", "float32", "bfloat16"), "dtype", "choose 'auto', 'float32' or 'bfloat16'")
         need(self.attn_implementation in ("sdpa", "eager"), "attn_implementation", "choose 'sdpa' or 'eager'")
         need(self.init_from == self.init_from.strip(), "init_from",
