@@ -479,9 +479,15 @@ learning_curve(shipped_table, title="shipped tiny Llama vs its context-reset abl
 # second hop of attention, where the transformer's compact token gives the ending cell in one.
 # Writing the end as one word (`eT0.0u1d1l1r1`) reached in 79 iterations what the bare `end` reached
 # in 219 (0.41 against 0.43).
-# Also tried and dropped: starting every cell word's embedding as a sum of one vector per wall
-# distance (so neighbouring cells start alike), which left the curve flat (0.29 at iteration 79,
-# with the pad token still `end`).
+# Also tried and dropped: starting every cell word's and end word's embedding as a sum of one vector
+# per field (wall distances, outcome, reward), as the transformer embeds its compact tokens, so that
+# `eT0.0u1d1l1r1` starts out close to `u1d1l1r1` (`"tiny_embedding_init": "fields"` in the model
+# section). With the pad token still `end` it left the curve flat (0.29 at iteration 79). With the
+# format above, three seeds of the shipped config: on the trainer's val maps it was ahead for a while
+# (iteration 219: 0.73, 0.71 and 0.73 against the table's 0.71) but not at the end (iteration 299:
+# 0.70, 0.76 and 0.73 against 0.75, 0.74 and 0.76), and on 200 other val maps episode 10 reached
+# 0.815, 0.80 and 0.805 against the shipped models' 0.83, 0.82 and 0.87 (pooled over the seeds, a paired
+# bootstrap over maps puts the change at -0.03 [-0.07, -0.00]; mean success -0.01 [-0.03, 0.01]).
 
 # %% [markdown]
 # Section 4 counted what each fine-tuning method trains; what does each *buy*? One measured point:
