@@ -8,11 +8,11 @@ from icrl_course.dqn import polyak_update
 from icrl_course.envs import MapDistribution
 from icrl_course.models.hf import (
     AdapterConfig, HFAgent, HFQNetwork, ModelNotFoundError, build_tiny_llama, load_causal_lm, q_values_from_logits,
-    resolve_dtype, word_fields,
+    resolve_dtype,
 )
 from icrl_course.models.protocol import QNetwork
 from icrl_course.tokenize import pack
-from icrl_course.tokenize.text import PAPER, WORDS, TextTokenizer
+from icrl_course.tokenize.text import PAPER, WORDS, TextTokenizer, word_fields
 from icrl_course.trials import Schedule, run_trials
 
 

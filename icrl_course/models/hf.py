@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import re
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from icrl_course.runtime import as_rng, pick_device
 from icrl_course.models.agent import epsilon_greedy
 from icrl_course.models.protocol import ReadsTrials
 from icrl_course.tokenize.base import StepBatch
-from icrl_course.tokenize.text import WORDS, TextFormat, TextTokenizer
+from icrl_course.tokenize.text import WORDS, TextFormat, TextTokenizer, word_fields
 from icrl_course.trials import Transition
 
 ADAPTER_KINDS = ("ia3", "lora", "full")
@@ -148,29 +147,9 @@ def word_tokenizer(fmt: TextFormat = WORDS, max_side: int = 9, rewards: Sequence
 EMBEDDING_INITS = ("random", "fields")
 """How ``build_tiny_llama`` starts the word embeddings: Llama's own random init, or as sums of field vectors."""
 
-_CELL_WORD = r"u(\d+)d(\d+)l(\d+)r(\d+)"
-_END_WORD = rf"e(T?C?)(-?\d+(?:\.\d+)?){_CELL_WORD}"
 
-
-def word_fields(word: str) -> list[tuple[str, str]]:
-    """The fields a words-format word is made of, as ``(field, value)`` pairs; [] for a word that has none.
-
-    A cell word ``u1d2l0r2`` is its four wall distances; an end word ``eT0.0u1d2l0r2`` is how the episode ended
-    (``T``, ``C`` or ``TC``), its last reward and the same four wall distances. ``fields_embedding_init``
-    starts each such word's embedding as the sum of one vector per field value, as lesson 5's transformer
-    embeds its compact tokens."""
-    cell = re.fullmatch(_CELL_WORD, word)
-    if cell:
-        return list(zip("udlr", cell.groups()))
-    end = re.fullmatch(_END_WORD, word)
-    if end:
-        how, reward, *walls = end.groups()
-        return [("end", how), ("reward", reward), *zip("udlr", walls)]
-    return []
-
-
-def fields_embedding_init(model, tokenizer, seed: int) -> int:
-    """Start every cell and end word's input embedding as a sum of field vectors; return how many words.
+def fields_embedding_init(model, tokenizer, seed: int) -> None:
+    """Start every cell and end word's input embedding as a sum of its fields' vectors (``tokenize.text.word_fields``).
 
     Why: the words format has 81 cell words and several hundred end words (one per outcome, reward and cell);
     most end words are rare, and with independent random embeddings nothing tells the model at the start that
@@ -184,7 +163,6 @@ def fields_embedding_init(model, tokenizer, seed: int) -> int:
     generator = torch.Generator().manual_seed(seed)
     std = model.config.initializer_range
     vectors: dict[tuple[str, str], torch.Tensor] = {}
-    done = 0
     with torch.no_grad():
         for word, index in sorted(tokenizer.get_vocab().items()):
             fields = word_fields(word)
@@ -194,8 +172,6 @@ def fields_embedding_init(model, tokenizer, seed: int) -> int:
                 if key not in vectors:
                     vectors[key] = torch.randn(weight.shape[1], generator=generator) * std
             weight[index] = torch.stack([vectors[key] for key in fields]).sum(0) / len(fields) ** 0.5
-            done += 1
-    return done
 
 
 def build_tiny_llama(

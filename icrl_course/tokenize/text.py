@@ -57,6 +57,9 @@ from icrl_course.tokenize.base import EncodedTrial
 from icrl_course.tokenize.compact import CompactTokenizer
 from icrl_course.trials import Trial
 
+CELL_WORD = r"u(\d+)d(\d+)l(\d+)r(\d+)"
+"""A cell written as its wall distances (``cells="walls"``): ``u0d2l1r3``, one group per distance."""
+
 CELL_STYLES = ("index", "walls")
 """How a format writes a cell: its index ``row * ncol + col`` (the paper's) or its capped wall distances."""
 
@@ -129,7 +132,7 @@ class TextFormat:
         """The cell a cell text names on a map of this shape (the inverse of ``cell_texts``)."""
         if self.cells == "index":
             return int(text)
-        match = re.fullmatch(r"u(\d+)d(\d+)l(\d+)r(\d+)", text)
+        match = re.fullmatch(CELL_WORD, text)
         if match is None:
             raise ValueError(f"{text!r} is not a cell of the {self.name} format (e.g. u0d2l1r3)")
         return int(CompactTokenizer(edge_cap=self.edge_cap).cells(np.array([int(g) for g in match.groups()]), nrow, ncol))
@@ -176,6 +179,22 @@ for small models trained from scratch."""
 
 FORMATS = {f.name: f for f in (PAPER, LLAMA3, WORDS)}
 """The formats by name, as configs give them."""
+
+
+def word_fields(word: str) -> list[tuple[str, str]]:
+    """The fields a wall-distance cell word or end word is made of, as ``(field, value)`` pairs; [] for any other.
+
+    A cell word ``u1d2l0r2`` is its four wall distances; an end word (``TextFormat.end_word``)
+    ``eT0.0u1d2l0r2`` is how the episode ended (``T``, ``C`` or ``TC``), its last reward and the same four
+    wall distances. ``models.hf.fields_embedding_init`` starts such words' embeddings from these fields."""
+    cell = re.fullmatch(CELL_WORD, word)
+    if cell:
+        return list(zip("udlr", cell.groups()))
+    end = re.fullmatch(rf"e(T?C?)(-?\d+(?:\.\d+)?){CELL_WORD}", word)
+    if end:
+        how, reward, *walls = end.groups()
+        return [("end", how), ("reward", reward), *zip("udlr", walls)]
+    return []
 
 
 def format_reward(reward: float) -> str:
