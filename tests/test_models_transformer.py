@@ -1,12 +1,15 @@
 """The small transformer Q-network: shapes, causality (also across packed trials), KV cache, limits, config."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from icrl_course.dqn import DQNConfig, make_target, polyak_update, sequence_dqn_loss
 from icrl_course.envs import LakeMap
-from icrl_course.models.transformer import KVCache, QTransformer, TransformerConfig, cell_relations, relation_biases
+from icrl_course.models.transformer import (KVCache, QTransformer, TransformerConfig, attention_with_learned_mask,
+                                            cell_relations, relation_biases)
 from icrl_course.tokenize import ContextTooLongError, pack
 from icrl_course.tokenize.compact import CompactTokenizer
 from icrl_course.trials import Trial
@@ -199,6 +202,38 @@ def test_relation_biases_by_hand():
     counts = (rel[0] & allowed[0, 0]).sum(dim=(1, 2)).float()
     assert counts[:2].tolist() == [6.0, 2.0]
     assert torch.equal(bias.grad, counts[:, None, None].expand(6, 2, 2))
+
+
+def test_attention_with_a_learned_mask_by_hand():
+    # One head of size 4, two tokens: scores q.k / 2 plus the mask, softmax over the keys, weights times values.
+    q = torch.tensor([[[[2.0, 0, 0, 0], [0, 2.0, 0, 0]]]])
+    k = torch.tensor([[[[1.0, 0, 0, 0], [0, 1.0, 0, 0]]]])
+    v = torch.tensor([[[[1.0, 0, 0, 0], [0, 0, 0, 3.0]]]])
+    mask = torch.tensor([[[[0.0, -torch.inf], [math.log(3.0), 0.0]]]], requires_grad=True)
+    y = attention_with_learned_mask(q, k, v, mask)
+    # token 0 sees only itself; token 1 scores (log 3 + 0, 0 + 1): weights 3 : e over the two keys
+    w = torch.tensor([3.0, math.e]) / (3.0 + math.e)
+    assert torch.allclose(y[0, 0], torch.stack([v[0, 0, 0], w[0] * v[0, 0, 0] + w[1] * v[0, 0, 1]]))
+    # a masked-out key gets no gradient; the mask's gradient is the scores' gradient
+    y[0, 0, 1, 0].backward()
+    assert mask.grad[0, 0, 0].tolist() == [0.0, 0.0]
+    assert torch.allclose(mask.grad[0, 0, 1], torch.tensor([w[0] * w[1], -w[0] * w[1]]))
+
+
+@pytest.mark.parametrize("head_dim", [16, 12])
+def test_attention_with_a_learned_mask_is_sdpa(head_dim):
+    # With a power-of-two head size the scalings are exact and the result is SDPA's, bit for bit, forward and
+    # backward (what lets shipped checkpoints keep reproducing); with another size it agrees to rounding.
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 4, 9, head_dim, generator=g, requires_grad=True) for _ in range(3))
+    mask = torch.randn(3, 4, 9, 9, generator=g).masked_fill(~torch.ones(9, 9, dtype=torch.bool).tril(), -torch.inf)
+    mask.requires_grad_()
+    ours = attention_with_learned_mask(q, k, v, mask)
+    grads = torch.autograd.grad(ours.square().sum(), (q, k, v, mask))
+    reference = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    expected = torch.autograd.grad(reference.square().sum(), (q, k, v, mask))
+    same = torch.equal if head_dim == 16 else lambda a, b: torch.allclose(a, b, atol=1e-5)
+    assert same(ours, reference) and all(same(a, b) for a, b in zip(grads, expected))
 
 
 def test_a_cell_name_is_not_embedded_and_zero_relation_biases_change_nothing():

@@ -374,9 +374,12 @@ print("greedy success per episode on held-out maps:", offline_result.last_eval["
 # against the explorer's 0.93, because within 9 episodes they find the goal on 73-83% of the maps, against
 # the explorer's 91%. And a run takes more CPU time: the shipped runs reached 70% of the explorer in
 # 14-16 CPU-minutes, two at a time on the machine, instead of 7. Since then each layer's relation mask is
-# built on its own, which computes the same numbers about 1.3 times faster; alone on a 2-core machine,
-# `python benchmarks/train_icrl.py --train` (seed 0's run, bit for bit) reaches 70% of the explorer at
-# iteration 100, after 10.6 CPU-minutes.
+# built on its own, which computes the same numbers about 1.3 times faster, and the online network's
+# attention is written out as one `baddbmm` that adds the mask while it multiplies (SDPA's own written-out
+# path scales, adds and checks in separate passes), the same numbers again, about 1.05 times faster. Alone
+# on a 2-core machine, `python benchmarks/train_icrl.py --train` (seed 0's run, bit for bit, evaluated
+# every 10 iterations) reaches 70% of the explorer at iteration 100 (0.68 at iteration 90), after 9.1
+# CPU-minutes.
 #
 # Negative results: coordinates in a larger frame and per-trial random labels both learn much more slowly
 # and transfer worse; a bigger model or longer training does not move the 6-7 ratio. Capping at 1 (inner
