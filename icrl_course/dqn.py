@@ -32,6 +32,14 @@ Choices, stated once (each has a test in ``tests/test_dqn.py``):
   the window are the behaviour policy's, not the greedy one's.
 * **Padding contributes nothing**: steps where ``step_mask`` is False are
   neither targets nor successors.
+* **Episodes are separate returns by default** (``episode_discount`` 0, as the
+  paper's code: its ``episode_value_discount`` is 0). A positive
+  ``episode_discount`` makes the trial one return, as in RL^2 (Duan et al.
+  2016): an episode's last step, whether it ended in a hole, at the goal or at
+  the time limit, also borrows ``episode_discount`` times the value of the next
+  episode's first state in the same trial, so what an episode reveals is worth
+  something to the episodes after it. Only the trial's last episode ends the
+  return.
 * **The target network stays in float32**: bfloat16 rounds away any Polyak step
   smaller than about 2^-8 of a weight, so a bfloat16 target stops about
   2^-8 / tau of each weight short of the online one (another flaw of the
@@ -74,6 +82,9 @@ class DQNConfig:
     """Where the Huber loss turns from quadratic to linear, in scaled-reward units."""
     tau: float = 0.1
     """Polyak step of the target network after every optimiser step (the paper's 0.1; 1.0 = hard copy)."""
+    episode_discount: float = 0.0
+    """Discount from an episode's last step to the next episode's first state of the same trial (0: every
+    episode's return ends with it, the paper's choice; one-step targets only)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.gamma <= 1.0:
@@ -88,6 +99,12 @@ class DQNConfig:
             raise ValueError(f"DQNConfig.huber_delta={self.huber_delta} must be positive")
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"DQNConfig.tau={self.tau} must lie in (0, 1] (1.0 copies the online network)")
+        if not 0.0 <= self.episode_discount <= 1.0:
+            raise ValueError(f"DQNConfig.episode_discount={self.episode_discount} must lie in [0, 1] (0: episodes "
+                             "are separate returns)")
+        if self.episode_discount and self.n_step > 1:
+            raise ValueError(f"DQNConfig.episode_discount={self.episode_discount} works with one-step targets only: "
+                             f"set n_step=1 (it is {self.n_step}) or episode_discount=0")
 
 
 def bootstrap_values(online_q: torch.Tensor, target_q: torch.Tensor, double: bool = True) -> torch.Tensor:
@@ -122,6 +139,8 @@ def td_targets(
     reward_scale: float = 1.0,
     double: bool = True,
     n_step: int = 1,
+    episode_discount: float = 0.0,
+    in_trial: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """TD targets for every step of every row, and which of them are usable.
 
@@ -130,7 +149,9 @@ def td_targets(
             networks at the steps (a network's ``q_values`` of a ``StepBatch``).
         rewards, terminated, has_next, step_mask: ``(B, N)`` as in ``StepBatch``;
             ``has_next[t]`` says step t+1 is the next state of the same episode.
-        gamma, reward_scale, double, n_step: see ``DQNConfig``.
+        gamma, reward_scale, double, n_step, episode_discount: see ``DQNConfig``.
+        in_trial: ``(B, N)``, needed when ``episode_discount`` is positive: step t+1 of the row is a
+            real step of the same trial (``next_in_trial``), the next episode's first when step t ended one.
 
     Returns:
         ``(targets, valid)``, both ``(B, N)``:
@@ -139,6 +160,9 @@ def td_targets(
         ``m = n_step``, or earlier at a cut (truncation or end of row) after
         which the next state is unknown. ``valid`` is False for padding and
         for steps cut before their first successor, which have no target.
+        With ``episode_discount`` (one-step only), an episode's last step
+        followed by another episode of its trial gets
+        ``scale * r[t] + episode_discount * V(s[t+1])`` instead, and is valid.
     """
     values = bootstrap_values(online_q.float(), target_q.float(), double)
     rewards = rewards.float() * reward_scale
@@ -166,19 +190,35 @@ def td_targets(
     bootstrap = ~ended & ~cut_first & step_mask.bool()
     future = values.gather(1, (index + boot_at).clamp(max=rewards.shape[1] - 1))
     targets = ret + torch.where(bootstrap, gamma ** boot_at.float() * future, 0.0)
-    valid = has_target(terminated, has_next, step_mask)
+    valid = has_target(terminated, has_next, step_mask, in_trial if episode_discount else None)
+    if episode_discount:
+        if n_step > 1 or in_trial is None:
+            raise ValueError("episode_discount needs one-step targets (n_step=1) and in_trial (next_in_trial(batch))")
+        crossing = step_mask.bool() & in_trial.bool() & ~has_next  # an episode's last step; its trial goes on
+        targets = torch.where(crossing, rewards + episode_discount * _shift(values, 1, 0.0), targets)
     return targets, valid
 
 
-def has_target(terminated: torch.Tensor, has_next: torch.Tensor, step_mask: torch.Tensor) -> torch.Tensor:
+def next_in_trial(batch) -> torch.Tensor:
+    """``(B, N)``: step t+1 of the row is a real step of the same trial as step t (from ``segment_ids``)."""
+    segments = batch.segment_ids.gather(1, batch.q_index.long())
+    real = batch.step_mask.bool()
+    return real & _shift(real, 1, False) & (segments == _shift(segments, 1, -1))
+
+
+def has_target(terminated: torch.Tensor, has_next: torch.Tensor, step_mask: torch.Tensor,
+               in_trial: torch.Tensor | None = None) -> torch.Tensor:
     """``(B, N)``: the steps that get a TD target (``td_targets``' ``valid``, the steps the loss averages over).
 
     A real step has one when what follows it is known: it ended in a terminal, or the next step of the
-    same row continues its episode. Known before any forward pass, so an update split into several
-    passes (``train.loop.dqn_update``) can weight each pass's mean loss by its share of these steps.
+    same row continues its episode, or (``in_trial``, when episodes share a return) the next step of the
+    row belongs to its trial. Known before any forward pass, so an update split into several passes
+    (``train.loop.dqn_update``) can weight each pass's mean loss by its share of these steps.
     """
     follows = has_next.bool().clone()
     follows[:, -1:] = False
+    if in_trial is not None:
+        follows |= in_trial.bool()
     return step_mask.bool() & (terminated.bool() | follows)
 
 
@@ -213,6 +253,7 @@ def sequence_dqn_loss(online_q: torch.Tensor, target_q: torch.Tensor, batch, con
     targets, valid = td_targets(
         online_q.detach(), target_q, batch.rewards, batch.terminated, batch.has_next, batch.step_mask,
         gamma=config.gamma, reward_scale=config.reward_scale, double=config.double, n_step=config.n_step,
+        episode_discount=config.episode_discount, in_trial=next_in_trial(batch) if config.episode_discount else None,
     )
     loss = dqn_loss(online_q, batch.actions, targets, valid, config.loss, config.huber_delta)
     with torch.no_grad():

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from icrl_course import dqn
-from icrl_course.dqn import DQNConfig, dqn_loss, has_target, make_target, polyak_update, sequence_dqn_loss, td_targets
+from icrl_course.dqn import (DQNConfig, dqn_loss, has_target, make_target, next_in_trial, polyak_update, sequence_dqn_loss,
+                             td_targets)
 from icrl_course.tokenize.base import EncodedTrial, pack
 
 GAMMA, SCALE = 0.5, 2.0
@@ -34,6 +35,15 @@ def toy():
         rewards=torch.tensor([[0.25, 0, 1, 0, 0, 7]]),
         terminated=b([0, 0, 1, 0, 0, 0]), has_next=b([1, 1, 0, 1, 0, 0]), step_mask=b([1, 1, 1, 1, 1, 0]),
     )
+
+
+def encoded_trial(n, ends_at, reward=0.0):
+    """An encoded trial of n steps, one token each, whose episodes end (terminated) at the steps ``ends_at``."""
+    ends = np.zeros(n, dtype=bool)
+    ends[ends_at] = True
+    episode = np.concatenate([[0], np.cumsum(ends)[:-1]])
+    return EncodedTrial(np.arange(n + 1), np.arange(n), np.zeros(n, dtype=np.int64), np.full(n, reward),
+                        ends.copy(), np.zeros(n, dtype=bool), episode)
 
 
 def targets_of(**kw):
@@ -154,13 +164,7 @@ def test_no_valid_step_gives_zero_loss_not_nan():
 
 def test_targets_from_a_packed_batch_respect_trial_and_episode_boundaries():
     """Two trials in one row: the last step of the first trial must not bootstrap from the second."""
-    def trial(n, ends_at):
-        ends = np.zeros(n, dtype=bool)
-        ends[ends_at] = True
-        episode = np.concatenate([[0], np.cumsum(ends)[:-1]])
-        return EncodedTrial(np.arange(n + 1), np.arange(n), np.zeros(n, dtype=np.int64), np.zeros(n),
-                            ends.copy(), np.zeros(n, dtype=bool), episode)
-    batch = pack([trial(3, [1]), trial(2, [])], context_length=16)
+    batch = pack([encoded_trial(3, [1]), encoded_trial(2, [])], context_length=16)
     assert batch.has_next.tolist() == [[True, False, False, True, False]]
     q = torch.arange(20, dtype=torch.float32).reshape(1, 5, 4)
     targets, valid = td_targets(q, q, batch.rewards, batch.terminated, batch.has_next, batch.step_mask, gamma=1.0)
@@ -169,10 +173,48 @@ def test_targets_from_a_packed_batch_respect_trial_and_episode_boundaries():
     assert targets[0, 0] == q[0, 1].max()
 
 
+def test_episode_discount_carries_value_into_the_next_episode_of_the_trial():
+    # toy(), one trial: step 2 reaches the goal and step 3 opens the next episode; step 4 is cut by the time limit
+    # and followed by padding. With episode_discount 0.25 the goal step also borrows 0.25 x V(s3): the online
+    # argmax at step 3 is action 3, which the target network values 1.
+    in_trial = torch.tensor([[True, True, True, True, False, False]])
+    base, base_valid = targets_of()
+    targets, valid = targets_of(episode_discount=0.25, in_trial=in_trial)
+    assert targets[0, 2] == pytest.approx(SCALE * 1 + 0.25 * 1)
+    assert torch.equal(targets[0, [0, 1, 3]], base[0, [0, 1, 3]]) and torch.equal(valid, base_valid)
+    # A step cut by the time limit followed by another episode of its trial now has a target: the next
+    # episode's first state (step 5 made real: online argmax 0, valued 100 by the target network).
+    data = toy()
+    data["step_mask"][0, 5] = True
+    cut = torch.tensor([[True, True, True, True, True, False]])
+    targets, valid = td_targets(**data, gamma=GAMMA, reward_scale=SCALE, episode_discount=0.25, in_trial=cut)
+    assert valid.tolist() == [[True, True, True, True, True, False]]
+    assert targets[0, 4] == pytest.approx(0.25 * 100)
+    assert torch.equal(has_target(data["terminated"], data["has_next"], data["step_mask"], cut), valid)
+    with pytest.raises(ValueError, match="in_trial"):
+        targets_of(episode_discount=0.25)
+
+
+def test_next_in_trial_stops_at_the_end_of_a_trial_not_of_an_episode():
+    """Two packed trials: the first ends an episode at its step 1 and goes on; its step 2 is its last."""
+    batch = pack([encoded_trial(3, [1, 2], reward=1.0), encoded_trial(2, [1], reward=1.0)], context_length=16)
+    assert next_in_trial(batch).tolist() == [[True, True, False, True, False]]
+    q = torch.arange(20, dtype=torch.float32).reshape(1, 5, 4)
+    targets, valid = td_targets(q, q, batch.rewards, batch.terminated, batch.has_next, batch.step_mask, gamma=0.5,
+                                episode_discount=0.5, in_trial=next_in_trial(batch))
+    # step 1 ends an episode: reward 1 plus half of step 2's best value (11); step 2 ends the first trial and
+    # step 4 the second: reward alone, never a value from the other trial
+    assert targets[0].tolist() == [1 + 0.5 * 7, 1 + 0.5 * 11, 1, 1 + 0.5 * 19, 1]
+    assert valid.all()
+
+
 def test_config_rejects_bad_values_naming_the_field():
-    for field, value in (("gamma", 1.5), ("n_step", 0), ("loss", "l1"), ("tau", 0.0), ("reward_scale", -1.0)):
+    for field, value in (("gamma", 1.5), ("n_step", 0), ("loss", "l1"), ("tau", 0.0), ("reward_scale", -1.0),
+                         ("episode_discount", -0.1)):
         with pytest.raises(ValueError, match=field):
             DQNConfig(**{field: value})
+    with pytest.raises(ValueError, match="n_step=1"):
+        DQNConfig(episode_discount=0.5, n_step=3)
 
 
 # --------------------------------------------------------------------------- target networks

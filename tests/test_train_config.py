@@ -12,11 +12,18 @@ from icrl_course.train.config import ConfigError, HFModel, TrainConfig, Transfor
     ("lr", -1e-3), ("lr", 0.0), ("gamma", 1.5), ("tau", 0.0), ("episodes_per_trial", 0), ("lr_warmup", -1),
     ("max_episode_steps", 0), ("epsilon_end", 2.0), ("map_preset", "mars"), ("context_length", -1),
     ("batch_trials", 0), ("lr_schedule", "step"), ("source", "tape"), ("device", "tpu"), ("iterations", 0), ("checkpoint_every", 0),
-    ("micro_batches", 0), ("micro_batches", 65),
+    ("micro_batches", 0), ("micro_batches", 65), ("episode_discount", 1.5),
 ])
 def test_invalid_value_is_rejected_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=rf"^{field}="):
         TrainConfig(**{field: value})
+
+
+def test_episode_discount_needs_one_step_targets():
+    with pytest.raises(ConfigError, match=r"^episode_discount=0.9 is invalid: works with one-step targets only: set "
+                                          r"n_step=1 \(it is 3\)"):
+        TrainConfig(episode_discount=0.9, n_step=3)
+    assert TrainConfig(episode_discount=0.9).dqn_config().episode_discount == 0.9
 
 
 @pytest.mark.parametrize("section, field, value", [

@@ -84,7 +84,8 @@ def test_each_kind_is_a_q_network_whose_target_is_a_frozen_float32_copy_that_fol
         torch.testing.assert_close(tensor, before[name] + 0.25 * (online - before[name]), rtol=1e-6, atol=1e-7)
 
 
-def test_an_update_split_into_micro_batches_takes_the_step_of_one_packed_batch(kind):
+@pytest.mark.parametrize("episode_discount", [0.0, 0.5])  # 0.5: episode ends have targets too, and count
+def test_an_update_split_into_micro_batches_takes_the_step_of_one_packed_batch(kind, episode_discount):
     encoded = [build_network(small(kind).model, seed=0).encode(t) for t in trials(6)]
     results = []
     for parts in (1, 3):
@@ -93,7 +94,7 @@ def test_an_update_split_into_micro_batches_takes_the_step_of_one_packed_batch(k
         optimizer = torch.optim.SGD([p for p in network.parameters() if p.requires_grad], lr=0.5)
         batches = sample_micro_batches(encoded, 6, np.random.default_rng(0), 0, network.pad_id, parts)
         assert len(batches) == parts
-        stats = dqn_update(network, target, optimizer, batches, DQNConfig(tau=0.25))
+        stats = dqn_update(network, target, optimizer, batches, DQNConfig(tau=0.25, episode_discount=episode_discount))
         results.append((stats, {k: v.detach().clone() for k, v in network.trainable().items()}))
     (one, weights_one), (three, weights_three) = results
     assert one.keys() == three.keys() and one["steps"] == three["steps"] > 0

@@ -220,6 +220,10 @@ class TrainConfig:
     """Where the Huber loss turns from quadratic to linear, in scaled-reward units."""
     tau: float = DQNConfig.tau
     """Polyak rate: after every update, target <- (1 - tau) * target + tau * online."""
+    episode_discount: float = DQNConfig.episode_discount
+    """0: every episode's return ends with it (the paper's). Positive: the trial is one return (RL^2); an
+    episode's last step also borrows this times the value of the next episode's first state, so exploring
+    pays off in later episodes. One-step targets only (``icrl_course.dqn`` says more)."""
     lr: float = 1e-3
     """AdamW learning rate."""
     lr_schedule: str = "constant"
@@ -302,7 +306,8 @@ class TrainConfig:
     def dqn_config(self) -> DQNConfig:
         """The objective's hyper-parameters in ``icrl_course.dqn``'s own config."""
         return DQNConfig(gamma=self.gamma, reward_scale=self.reward_scale, double=self.double_dqn, n_step=self.n_step,
-                         loss=self.loss, huber_delta=self.huber_delta, tau=self.tau)
+                         loss=self.loss, huber_delta=self.huber_delta, tau=self.tau,
+                         episode_discount=self.episode_discount)
 
     def learning_rate(self, iteration: int) -> float:
         """The learning rate during an iteration: the linear warm-up, then ``lr_schedule``."""
@@ -483,6 +488,9 @@ def _validate(c: TrainConfig) -> None:
     need(c.loss in ("huber", "mse"), "loss", "choose 'huber' or 'mse'")
     need(c.huber_delta > 0.0 and math.isfinite(c.huber_delta), "huber_delta", "use a positive threshold such as 1.0")
     need(0.0 < c.tau <= 1.0, "tau", "a Polyak rate in (0, 1]; 1 copies the online network after every update")
+    need(0.0 <= c.episode_discount <= 1.0, "episode_discount", "a discount in [0, 1]; 0 keeps episodes separate returns")
+    need(not c.episode_discount or c.n_step == 1, "episode_discount",
+         f"works with one-step targets only: set n_step=1 (it is {c.n_step}) or episode_discount=0")
     need(c.lr > 0.0 and math.isfinite(c.lr), "lr", "use a positive learning rate such as 1e-3")
     need(c.lr_schedule in ("constant", "cosine"), "lr_schedule", "choose 'constant' or 'cosine'")
     need(c.lr_warmup >= 0, "lr_warmup", "use 0 (no warm-up) or a positive number of iterations")

@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 from icrl_course.baselines import ExplorerAgent
 from icrl_course.checkpoints import CheckpointError, load_tensors, save_model, tensor_arrays
 from icrl_course.data import load_dataset
-from icrl_course.dqn import DQNConfig, has_target, polyak_update, sequence_dqn_loss
+from icrl_course.dqn import DQNConfig, has_target, next_in_trial, polyak_update, sequence_dqn_loss
 from icrl_course.io import DataFileError, write_json
 from icrl_course.models.protocol import QNetwork
 from icrl_course.runtime import NumericalError, pick_device
@@ -118,7 +118,8 @@ def dqn_update(network: QNetwork, target: QNetwork, optimizer: torch.optim.Optim
     batches = [batch] if isinstance(batch, StepBatch) else list(batch)
     shares = [1.0]  # of the steps that have a target: one batch has them all, and x 1.0 changes no bit
     if len(batches) > 1:
-        counts = [int(has_target(b.terminated, b.has_next, b.step_mask).sum()) for b in batches]
+        counts = [int(has_target(b.terminated, b.has_next, b.step_mask,
+                                 next_in_trial(b) if dqn.episode_discount else None).sum()) for b in batches]
         shares = [count / max(sum(counts), 1) for count in counts]
     network.train()
     optimizer.zero_grad(set_to_none=True)
