@@ -164,6 +164,8 @@ def td_targets(
         followed by another episode of its trial gets
         ``scale * r[t] + episode_discount * V(s[t+1])`` instead, and is valid.
     """
+    if episode_discount and (n_step > 1 or in_trial is None):
+        raise ValueError("episode_discount needs one-step targets (n_step=1) and in_trial (next_in_trial(batch))")
     values = bootstrap_values(online_q.float(), target_q.float(), double)
     rewards = rewards.float() * reward_scale
     has_next = has_next.bool().clone()
@@ -192,8 +194,6 @@ def td_targets(
     targets = ret + torch.where(bootstrap, gamma ** boot_at.float() * future, 0.0)
     valid = has_target(terminated, has_next, step_mask, in_trial if episode_discount else None)
     if episode_discount:
-        if n_step > 1 or in_trial is None:
-            raise ValueError("episode_discount needs one-step targets (n_step=1) and in_trial (next_in_trial(batch))")
         crossing = step_mask.bool() & in_trial.bool() & ~has_next  # an episode's last step; its trial goes on
         targets = torch.where(crossing, rewards + episode_discount * _shift(values, 1, 0.0), targets)
     return targets, valid
