@@ -214,7 +214,8 @@ def test_attention_with_a_learned_mask_by_hand():
     # token 0 sees only itself; token 1 scores (log 3 + 0, 0 + 1): weights 3 : e over the two keys
     w = torch.tensor([3.0, math.e]) / (3.0 + math.e)
     assert torch.allclose(y[0, 0], torch.stack([v[0, 0, 0], w[0] * v[0, 0, 0] + w[1] * v[0, 0, 1]]))
-    # a masked-out key gets no gradient; the mask's gradient is the scores' gradient
+    # token 0 sees itself alone, so its row of the mask gets no gradient, the masked key's entry included;
+    # token 1's row gets the softmax's gradient of its output: w_j (v_j - y) for the first value component
     y[0, 0, 1, 0].backward()
     assert mask.grad[0, 0, 0].tolist() == [0.0, 0.0]
     assert torch.allclose(mask.grad[0, 0, 1], torch.tensor([w[0] * w[1], -w[0] * w[1]]))

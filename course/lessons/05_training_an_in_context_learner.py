@@ -365,7 +365,7 @@ print("greedy success per episode on held-out maps:", offline_result.last_eval["
 # | capped at 2 + offsets from the trial's first cell clipped at 4 (`--set model.relative_cap=4`), 300 iterations | 17 | 0.87 | 0.64 (0.42) | - | 8.6 |
 # | capped at 2 + offsets clipped at 2 (`--set model.relative_cap=2`), 300 iterations | 14 | 0.95 | 0.75 (0.48) | - | 6.7 |
 # | capped at 2 + each step's index within its episode (a prototype outside the library), 300 iterations | 14 | 0.93 | 0.62 (0.46) | - | 7.3 |
-# | capped at 2 + cell relations, 4 layers (`--set model.n_layer=4`), 300 iterations | 34 | 1.02 | 0.91 (0.69) | 2.69 | 18.6 |
+# | capped at 2 + cell relations, 4 layers (`--set model.n_layer=4`), 300 iterations (seeds 0 / 1) | 34 / 38 | 1.02 / 1.02 | 0.91 / 0.90 (0.69 / 0.68) | 2.69 / 2.64 | 18.6 / 20.7 |
 # | capped at 2 + cell relations + one return per trial (`--set episode_discount=0.9`), 300 iterations (seeds 0 / 1) | 18 / 19 | 0.96 / 0.93 | 0.77 / 0.76 (0.56 / 0.62) | 1.13 / 2.10 | 8.5 / 8.7 |
 #
 # (CPU-minutes of the cell-relation rows were measured with two trainings sharing the machine's two cores,
@@ -385,8 +385,8 @@ print("greedy success per episode on held-out maps:", offline_result.last_eval["
 #
 # Negative results: coordinates in a larger frame and per-trial random labels both learn much more slowly
 # and transfer worse; a bigger model or longer training does not move the 6-7 ratio, and with cell
-# relations a fourth layer did not either (episode 10 at 0.69 against seed 0's 0.75; paired bootstrap
-# over the maps -0.06 [-0.16, 0.04]). Capping at 1 (inner
+# relations a fourth layer did not either (episode 10 at 0.69 and 0.68 against seeds 0 and 1's 0.75 and
+# 0.74; paired bootstrap over the maps -0.06 [-0.16, 0.04] and -0.06 [-0.16, 0.05]). Capping at 1 (inner
 # cells share names on the training maps too) lost in distribution and out of it, with or without cell
 # relations. Offsets from the trial's first cell (`relative_cap`) give inner cells names of their own, but
 # as values: clipped at 4, six (wall distances, offset) combinations of a 6-7 map never occur on 5 x 5
