@@ -47,6 +47,9 @@ LEVELS = (0.7, 0.9)
 def summarise(run_dir: Path) -> dict:
     """One row of timings from a run's metrics."""
     metrics = read_metrics(run_dir)
+    if "kind" not in metrics or not (metrics.kind == "train").any():
+        raise ValueError(f"{run_dir / 'metrics.jsonl'} holds no training record (damaged, or the run never finished "
+                         "an iteration): train it further or give another run folder")
     evals = metrics[metrics.kind == "eval"]
     last = metrics[metrics.kind == "train"].iloc[-1]
     row = {"run": str(run_dir), "iterations": int(last.iteration) + 1}
@@ -136,6 +139,9 @@ def main() -> None:
         return
 
     runs = list(args.runs)
+    missing = [str(r) for r in runs if not (r / "metrics.jsonl").is_file()]
+    if missing:
+        parser.error(f"no metrics.jsonl in {', '.join(missing)}: give run folders that icrl-course train wrote")
     if args.train:
         train_for(config.replace(progress=False, eval_every=args.eval_every), args.run_dir, args.minutes)
         runs.append(args.run_dir)
@@ -143,7 +149,13 @@ def main() -> None:
         runs = sorted(Path("runs").glob("paper-small-seed*"))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; "
           f"load average {os.getloadavg()[0]:.1f} now (wall times depend on what else ran)")
-    table = pd.DataFrame([summarise(r) for r in runs if (r / "metrics.jsonl").exists()]).set_index("run")
+    runs = [r for r in runs if (r / "metrics.jsonl").exists()]
+    if not runs:
+        parser.error("no run folders to summarise: give some, or train one with --train")
+    try:
+        table = pd.DataFrame([summarise(r) for r in runs]).set_index("run")
+    except ValueError as err:
+        parser.error(str(err))
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(table.astype(object).T.fillna("not reached").to_string())
 
