@@ -8,10 +8,11 @@ import torch
 
 from icrl_course.dqn import DQNConfig, make_target, polyak_update, sequence_dqn_loss
 from icrl_course.envs import LakeMap
-from icrl_course.models.transformer import (KVCache, QTransformer, TransformerConfig, attention_with_learned_mask,
-                                            cell_relations, relation_biases)
+from icrl_course.models.transformer import (RELATIONS, KVCache, QTransformer, TransformerConfig,
+                                            attention_with_learned_mask, cell_relations, goal_relation,
+                                            relation_biases, step_episodes)
 from icrl_course.tokenize import ContextTooLongError, pack
-from icrl_course.tokenize.compact import CompactTokenizer
+from icrl_course.tokenize.compact import AFTER_TERMINATED, AFTER_TRUNCATED, STEP, TRIAL_START, CompactTokenizer
 from icrl_course.trials import Trial
 
 TOK = CompactTokenizer()
@@ -276,3 +277,84 @@ def test_the_cache_grows_its_cells_with_its_keys():
     steps = torch.cat([model(tokens[:, t:t + 1], cache=cache) for t in range(tokens.shape[1])], dim=1)
     assert cache.cells.shape[2] >= tokens.shape[1]
     assert torch.allclose(steps, model(tokens), atol=1e-5)
+
+
+# ---------------------------------------------------------------- goal relation
+GOAL = TransformerConfig(n_layer=2, n_head=2, n_embd=16, max_context=64, field_sizes=REL_TOK.field_sizes,
+                         cell_relations=True, goal_relation=True)
+# On MAP (SFF / FHF / FFG): episode 0 walks 0 -> 1 -> 2 -> 5 -> 8 and reaches the goal, episode 1 goes 0 -> 1 and
+# falls into the hole 4, episode 2 steps 0 -> 3 and runs out of time.
+WON_TRIAL = Trial.from_steps(MAP, [
+    (0, 2, 0.0, 1, False, False), (1, 2, 0.0, 2, False, False), (2, 1, 0.0, 5, False, False),
+    (5, 1, 1.0, 8, True, False), (0, 2, 0.0, 1, False, False), (1, 1, 0.0, 4, True, False),
+    (0, 1, 0.0, 3, False, True),
+])
+
+
+def test_step_episodes_by_hand():
+    # kinds: trial start, 3 steps, after the goal (reward index 2), a step, after the hole (index 1), after time-out
+    kind = torch.tensor([[TRIAL_START, STEP, STEP, STEP, AFTER_TERMINATED, STEP, AFTER_TERMINATED, AFTER_TRUNCATED]])
+    reward = torch.tensor([[0, 1, 1, 1, 2, 1, 1, 1]])
+    episode, step_episode, won = step_episodes(kind, reward, goal_reward=2)
+    assert episode.tolist() == [[1, 1, 1, 1, 2, 2, 3, 4]]
+    # the first token after an episode end records that episode's last step; the trial start records none
+    assert step_episode.tolist() == [[-1, 1, 1, 1, 1, 2, 2, 3]]
+    assert won.tolist() == [[False] * 4 + [True] + [False] * 3]
+    # counting on from where a cache stopped
+    assert step_episodes(kind, reward, 2, torch.tensor([5]))[0].tolist() == [[6, 6, 6, 6, 7, 7, 8, 9]]
+    # episode 1 won: its steps (tokens 1-4) relate to every query of a later episode, never to its own
+    rel = goal_relation(episode, step_episode, (step_episode == 1))[0, 0]
+    assert rel.tolist() == [[0] * 8] * 4 + [[0, 1, 1, 1, 1, 0, 0, 0]] * 4
+
+
+def test_the_model_reads_the_goal_relation_from_its_tokens():
+    model = QTransformer(GOAL, seed=0).eval()
+    assert model.relation_bias.shape == (7, 2, 2) and GOAL.relations == RELATIONS
+    with torch.no_grad():
+        model.relation_bias[-1, 1, 0] = 2.5  # only "step of a won episode", layer 1, head 0
+    tokens = torch.from_numpy(REL_TOK.encode(WON_TRIAL).tokens)[None]
+    masks = model._relation_masks(tokens, torch.arange(8)[None], None, None)
+    m = masks[1][0, 0]
+    expected = torch.zeros(8, 8).masked_fill(~torch.ones(8, 8, dtype=torch.bool).tril(), -torch.inf)
+    expected[4:, 1:5] = 2.5  # tokens 1-4 record the won episode 0's steps, over from token 4 on
+    assert torch.equal(m, expected)
+    assert torch.equal(masks[0], torch.zeros_like(masks[0]).masked_fill(~torch.ones(8, 8, dtype=torch.bool).tril(),
+                                                                          -torch.inf))
+    # "left this cell" and "won" together pick the winning move out of every visit: at token 5 (cell 1, episode
+    # 1) the moves from cell 1 are token 2's (right, in the won episode); at token 6 (cell 0, episode 2) tokens 1
+    # (right, won) and 5 (right, into the hole's episode, over only from token 6: lost)
+    rel = cell_relations(*(torch.tensor([v]) for v in ([0, 1, 2, 5, 0, 1, 0, 256], [0, 1, 2, 5, 0, 1, 0, 256],
+                                                      [256, 0, 1, 2, 5, 0, 1, 0], [256, 1, 2, 5, 8, 1, 4, 3])),
+                         256, 16)[0, 1]
+    both = rel & (expected == 2.5)
+    assert both[5].nonzero().flatten().tolist() == [2] and both[6].nonzero().flatten().tolist() == [1]
+
+
+def test_goal_relation_matches_with_a_cache_and_packed():
+    model = QTransformer(GOAL, seed=0).eval()
+    with torch.no_grad():
+        model.relation_bias.normal_(0.0, 2.0, generator=torch.Generator().manual_seed(4))
+    encoded = REL_TOK.encode(WON_TRIAL)
+    tokens = torch.from_numpy(np.tile(encoded.tokens[:-1], 3))[None]  # three trial starts in one context
+    cache = KVCache(GOAL, 1, capacity=4, no_cell=model.no_cell)
+    steps = torch.cat([model(tokens[:, t:t + 1], cache=cache) for t in range(tokens.shape[1])], dim=1)
+    assert cache.won.shape[1] >= 16 and torch.allclose(steps, model(tokens), atol=1e-5)
+    # a context forgotten part way (reset) counts its episodes on and relates only to its own
+    cache = KVCache(GOAL, 2, no_cell=model.no_cell)
+    both = torch.from_numpy(np.stack([encoded.tokens[:-1]] * 2))
+    model(both[:, :5], cache=cache)
+    cache.reset(torch.tensor([True, False]))
+    again = model(both[:1, :4].expand(2, -1).contiguous(), cache=cache)
+    assert torch.allclose(again[0], model(both[:1, :4])[0], atol=1e-5)
+    # packed beside another trial, each reads as alone
+    second = REL_TOK.encode(WON_TRIAL.episode_slice(0))
+    batch = pack([second, encoded], context_length=16, pad_id=REL_TOK.pad_id)
+    q = model.q_values(batch)
+    alone = [model(torch.from_numpy(t.tokens)[None])[0, t.q_positions] for t in (second, encoded)]
+    assert torch.allclose(q[0, :len(second.q_positions) + len(encoded.q_positions)], torch.cat(alone), atol=1e-5)
+
+
+def test_goal_relation_needs_cell_relations():
+    with pytest.raises(ValueError, match="cell_relations=True"):
+        TransformerConfig(field_sizes=REL_TOK.field_sizes, goal_relation=True)
+    assert TransformerConfig(field_sizes=REL_TOK.field_sizes, cell_relations=True).relations == RELATIONS[:6]

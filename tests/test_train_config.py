@@ -29,7 +29,8 @@ def test_episode_discount_needs_one_step_targets():
 @pytest.mark.parametrize("section, field, value", [
     ({"kind": "transformer"}, "n_head", 0), ({"kind": "transformer"}, "edge_cap", 0),
     ({"kind": "transformer"}, "dropout", 1.0), ({"kind": "transformer"}, "relative_cap", -1),
-    ({"kind": "transformer"}, "cell_relations", 1), ({"kind": "hf"}, "adapter", "prefix"), ({"kind": "hf"}, "format", "yaml"),
+    ({"kind": "transformer"}, "cell_relations", 1), ({"kind": "transformer"}, "goal_relation", True),
+    ({"kind": "transformer", "cell_relations": True}, "goal_relation", "yes"), ({"kind": "hf"}, "adapter", "prefix"), ({"kind": "hf"}, "format", "yaml"),
     ({"kind": "hf"}, "dtype", "fp8"), ({"kind": "hf"}, "tiny_heads", 0), ({"kind": "hf"}, "target_modules", []),
     ({"kind": "hf"}, "tiny_kv_heads", 3), ({"kind": "hf"}, "tiny_kv_heads", -1), ({"kind": "hf"}, "tiny_mlp_ratio", 0),
     ({"kind": "hf"}, "tiny_embedding_init", "xavier"), ({"kind": "hf", "format": "paper"}, "tiny_embedding_init", "fields"),
@@ -37,6 +38,13 @@ def test_episode_discount_needs_one_step_targets():
 def test_invalid_model_values_are_rejected_naming_the_model_field(section, field, value):
     with pytest.raises(ConfigError, match=rf"^model\.{field}="):
         TrainConfig(model={**section, field: value})
+
+
+def test_goal_relation_says_it_needs_cell_relations():
+    with pytest.raises(ConfigError, match=r"^model.goal_relation=True is invalid: it is one more relation of "
+                                          r"cell_relations: set model.cell_relations=true too"):
+        TrainConfig(model={"kind": "transformer", "goal_relation": True})
+    assert TrainConfig(model={"kind": "transformer", "cell_relations": True, "goal_relation": True}).model.goal_relation
 
 
 def test_the_model_section_says_which_kind_and_an_unknown_kind_is_refused():

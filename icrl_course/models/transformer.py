@@ -22,7 +22,9 @@ step arrived at, and every attention head adds a learned bias to the logit
 of each pair of tokens for the relations between them (same cell; the key
 left the query's cell; the key arrived next to the query): names are
 compared, never embedded, so they mean the same on maps larger than the
-training maps (``cell_relations`` says which relations and why).
+training maps (``cell_relations`` says which relations and why). With
+``goal_relation`` one more: the key's step belongs to an earlier episode of
+the trial that reached the goal (``goal_relation`` says why).
 
 Positions are rotary (RoPE): attention depends on how far apart two tokens
 are, not on where they sit, so a trial longer than those seen in training
@@ -41,7 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from icrl_course.tokenize.base import ContextTooLongError, StepBatch
-from icrl_course.tokenize.compact import CompactTokenizer
+from icrl_course.tokenize.compact import (AFTER_BOTH, AFTER_TERMINATED, CELL_ID_FIELDS, FIELDS, STEP, TRIAL_START,
+                                          CompactTokenizer)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,10 @@ class TransformerConfig:
     cell_relations: bool = False
     """The last two token fields name cells (``CompactTokenizer(cell_ids=True)``): not embedded, but compared token
     with token, each attention head adding a learned bias for each relation of ``cell_relations``."""
+    goal_relation: bool = False
+    """With ``cell_relations``: one more relation, "the key's step was taken in an earlier episode that reached the
+    goal" (``goal_relation``), read from the tokens' ``kind`` and ``prev_reward`` fields; the goal's reward is the
+    tokenizer's last ``reward_values`` entry."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_sizes", tuple(int(s) for s in self.field_sizes))
@@ -88,6 +95,17 @@ class TransformerConfig:
         if self.cell_relations and len(self.field_sizes) < 3:
             raise ValueError("TransformerConfig.cell_relations reads the last two fields as cell names: it needs at "
                              "least one other field to embed")
+        if self.goal_relation and not self.cell_relations:
+            raise ValueError("TransformerConfig.goal_relation is one more relation of cell_relations: set "
+                             "cell_relations=True too")
+        if self.goal_relation and len(self.field_sizes) <= FIELDS.index("kind") + len(CELL_ID_FIELDS):
+            raise ValueError("TransformerConfig.goal_relation reads the compact tokens' kind and prev_reward fields: "
+                             "build field_sizes with CompactTokenizer(cell_ids=True)")
+
+    @property
+    def relations(self) -> tuple[str, ...]:
+        """The names of the relations this model's attention biases (``RELATIONS``, in order)."""
+        return RELATIONS[:len(RELATIONS) - (not self.goal_relation)] if self.cell_relations else ()
 
     @property
     def head_dim(self) -> int:
@@ -136,17 +154,22 @@ class FieldEmbedding(nn.Module):
 
 NEIGHBOURS = ((0, -1), (1, 0), (0, 1), (-1, 0))
 """(row, column) steps of actions 0-3 (left, down, right, up), for the neighbour relations."""
-RELATIONS = ("same cell", "left this cell", "arrived left", "arrived below", "arrived right", "arrived above")
-"""The relations of ``cell_relations``, in order."""
-RELATION_CODES = torch.tensor([[code % 2, code // 2 % 2] + [float(code // 4 == 1 + a) for a in range(len(NEIGHBOURS))]
-                               for code in range(4 * (len(NEIGHBOURS) + 1))])
-"""Row ``same + 2 * left + 4 * side``: which ``RELATIONS`` hold for a pair (``side`` 0, or 1 + the neighbour side)."""
+RELATIONS = ("same cell", "left this cell", "arrived left", "arrived below", "arrived right", "arrived above",
+             "step of a won episode")
+"""The relations of ``cell_relations`` and, last, of ``goal_relation``, in order."""
+SIDES = len(NEIGHBOURS) + 1
+RELATION_CODES = torch.tensor([[code % 2, code // 2 % 2] + [float(code // 4 % SIDES == 1 + a) for a in range(len(NEIGHBOURS))]
+                               + [float(code // (4 * SIDES))] for code in range(8 * SIDES)])
+"""Row ``same + 2 * left + 4 * side + 20 * won``: which ``RELATIONS`` hold for a pair (``side`` 0, or 1 + the
+neighbour side: a key arrives at one tile, so next to the query on one side at most)."""
+RELATION_WEIGHTS = (1, 2) + tuple(4 * (a + 1) for a in range(len(NEIGHBOURS))) + (4 * SIDES,)
+"""What each relation adds to a pair's row of ``RELATION_CODES``."""
 
 
 def relation_biases(relations: torch.Tensor, relation_bias: torch.Tensor, allowed: torch.Tensor) -> list[torch.Tensor]:
     """Each layer's float attention mask, ``(B, H, Lq, Lk)``: each head's summed bias for every pair of tokens
     that may attend (``allowed``, boolean, broadcastable to ``(B, 1, Lq, Lk)``), -inf for the others; from the
-    ``(B, 6, Lq, Lk)`` relations and the ``(6, n_layer, H)`` learned biases.
+    ``(B, R, Lq, Lk)`` relations and the ``(R, n_layer, H)`` learned biases (R: 6, or 7 with ``goal_relation``).
 
     Most pairs relate in no way. So each allowed pair's combination of relations is numbered (a row of
     ``RELATION_CODES``), the summed biases of the pairs that have one are looked up, and they are written into
@@ -154,14 +177,15 @@ def relation_biases(relations: torch.Tensor, relation_bias: torch.Tensor, allowe
     forward and backward. One tensor per layer rather than one stack: a stack of all layers' masks is so
     large that the allocator maps fresh pages for it at every call, which costs more than filling it.
     """
-    weights = torch.tensor([1, 2] + [4 * (a + 1) for a in range(len(NEIGHBOURS))], dtype=torch.uint8,
-                           device=relations.device)
+    n = relations.shape[1]
+    weights = torch.tensor(RELATION_WEIGHTS[:n], dtype=torch.uint8, device=relations.device)
     codes = (relations * weights[:, None, None]).sum(dim=1, dtype=torch.uint8)  # (B, Lq, Lk): the row numbers
     codes = codes * allowed[:, 0]  # a pair that may not attend keeps its -inf
     batch, queries, keys = codes.shape
     b, q, k = codes.nonzero(as_tuple=True)
     layers, heads = relation_bias.shape[1:]
-    table = RELATION_CODES.to(relation_bias) @ relation_bias.flatten(1)  # (codes, n_layer * H)
+    rows = 4 * SIDES * (2 if n > 6 else 1)  # the codes that can occur: the same table as ever without goal_relation
+    table = RELATION_CODES[:rows, :n].to(relation_bias) @ relation_bias.flatten(1)  # (codes, n_layer * H)
     values = table[codes[b, q, k].long()].T  # (n_layer * H, pairs)
     # where each related pair sits in a contiguous (B, H, Lq, Lk) mask, for each head
     pair = (b * heads * queries + q) * keys + k
@@ -200,6 +224,48 @@ def cell_relations(query_cells: torch.Tensor, key_cells: torch.Tensor, key_left:
         inside = has_cell & (row >= 0) & (col >= 0) & (col < width)
         relations.append(inside & ((row * width + col) == key_arrived[:, None, :]))
     return torch.stack(relations, dim=1)
+
+
+def step_episodes(kind: torch.Tensor, reward: torch.Tensor, goal_reward: int,
+                  first_episode: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Episode bookkeeping for ``goal_relation``, from compact tokens' ``kind`` and ``prev_reward`` fields ``(B, L)``.
+
+    Returns ``(episode, step_episode, won)``, each ``(B, L)``:
+
+    * ``episode``: the episode a token's state belongs to, counting the trial start and every episode end
+      (``kind != STEP``) from ``first_episode`` (``(B,)``, default 0), so episode numbers only grow along a row;
+    * ``step_episode``: the episode of the step the token records (the one from its previous token's cell, by
+      ``prev_action``): the token's own episode, or the one before on the first token after an episode end; -1
+      on a trial start, which records no step;
+    * ``won``: the token closes an episode that reached the goal (it follows a terminating step whose reward is
+      ``goal_reward``, the index ``prev_reward`` gives the goal's reward).
+    """
+    boundary = kind != STEP
+    after_end = kind >= AFTER_TERMINATED
+    episode = boundary.long().cumsum(dim=1)
+    if first_episode is not None:
+        episode = episode + first_episode[:, None]
+    step_episode = torch.where(kind == TRIAL_START, -1, episode - after_end.long())
+    won = ((kind == AFTER_TERMINATED) | (kind == AFTER_BOTH)) & (reward == goal_reward)
+    return episode, step_episode, won
+
+
+def goal_relation(query_episode: torch.Tensor, key_step_episode: torch.Tensor, key_episode_won: torch.Tensor) -> torch.Tensor:
+    """The relation of ``TransformerConfig.goal_relation``, ``(B, 1, Lq, Lk)`` booleans: the key's step was taken
+    in an episode that reached the goal and is over for the query (an earlier episode than the query's).
+
+    ``key_episode_won`` says, per key, whether the episode of its step reached the goal (False where the key
+    records no step). Whether an episode won is written on the first token after it, which every query of a
+    later episode follows: the relation never looks ahead of the query.
+
+    Why: with the other relations alone, "the action I took from this cell" mixes every past visit; once an
+    episode has reached the goal, the moves it made are the path to follow. Attending to "left this cell" and
+    "step of a won episode" together picks them out in one hop, however long the path is, so following a known
+    path does not depend on how many steps it has (the measurement in lesson 5: on 6-7 x 6-7 maps the model
+    found the goal as often as the explorer but failed to return to it).
+    """
+    earlier = key_step_episode[:, None, :] < query_episode[:, :, None]
+    return (earlier & key_episode_won[:, None, :]).unsqueeze(1)
 
 
 class Rotary(nn.Module):
@@ -300,7 +366,9 @@ class KVCache:
     lakes whose trial finished and for the first-episode-only ablation.
     Storage doubles when full, so a trial of T steps costs O(T) copies in all.
     With ``cell_relations`` it also keeps each slot's cell and the cell its
-    step left and the tile it arrived at (``write_cells``).
+    step left and the tile it arrived at (``write_cells``); with
+    ``goal_relation`` each slot's step's episode and which episodes reached
+    the goal (``write_episodes``).
     """
 
     def __init__(self, config: TransformerConfig, batch_size: int, device=None, dtype=torch.float32, capacity: int = 256,
@@ -315,6 +383,10 @@ class KVCache:
         self.no_cell = no_cell
         if config.cell_relations:
             self.cells = torch.full((3,) + shape[1:2] + shape[3:4], no_cell, dtype=torch.long, device=device)
+        if config.goal_relation:
+            self.step_episodes = torch.full(shape[1:2] + shape[3:4], -1, dtype=torch.long, device=device)
+            self.episode = torch.zeros(batch_size, dtype=torch.long, device=device)  # the last token's episode
+            self.won = torch.zeros(batch_size, 16, dtype=torch.bool, device=device)  # which episodes reached the goal
 
     @property
     def batch_size(self) -> int:
@@ -345,6 +417,8 @@ class KVCache:
             self.k, self.v = torch.cat([self.k, grow], dim=3), torch.cat([self.v, torch.zeros_like(self.v)], dim=3)
             if self.config.cell_relations:
                 self.cells = torch.cat([self.cells, torch.full_like(self.cells, self.no_cell)], dim=2)
+            if self.config.goal_relation:
+                self.step_episodes = torch.cat([self.step_episodes, torch.full_like(self.step_episodes, -1)], dim=1)
         self._new = n_new
         positions = lengths[:, None] + torch.arange(n_new, device=lengths.device)
         if n_new == 1 and not bool(self.start.any()):
@@ -372,6 +446,23 @@ class KVCache:
         self.cells[:, :, self.length:end] = torch.stack([cells, left, arrived])
         return self.cells[:, :, :end]
 
+    def write_episodes(self, kind: torch.Tensor, reward: torch.Tensor, goal_reward: int) -> torch.Tensor:
+        """Store the new tokens' step episodes from their ``kind`` and ``prev_reward`` fields, each ``(B, n_new)``
+        (after ``prepare``), and note the episodes they say reached the goal; return ``goal_relation`` between
+        the new tokens and every slot so far, ``(B, 1, n_new, slots)``. Episode numbers run on across ``reset``:
+        a forgotten context's slots are masked anyway."""
+        episode, step_episode, won = step_episodes(kind, reward, goal_reward, self.episode)
+        while int(episode.max()) >= self.won.shape[1]:
+            self.won = torch.cat([self.won, torch.zeros_like(self.won)], dim=1)
+        lake, at = won.nonzero(as_tuple=True)
+        self.won[lake, step_episode[lake, at]] = True
+        end = self.length + self._new
+        self.step_episodes[:, self.length:end] = step_episode
+        self.episode = episode[:, -1]
+        keys = self.step_episodes[:, :end]
+        key_won = self.won.gather(1, keys.clamp(min=0)) & (keys >= 0)
+        return goal_relation(episode, keys, key_won)
+
     def advance(self) -> None:
         """Commit the tokens of the forward that just ran."""
         self.length += self._new
@@ -392,7 +483,7 @@ class QTransformer(nn.Module):
         self.head = nn.Linear(config.n_embd, config.n_actions)
         if config.cell_relations:
             # Per layer and head, a bias added to the attention logit of each relation (``RELATIONS``); zero at first.
-            self.relation_bias = nn.Parameter(torch.zeros(len(RELATIONS), config.n_layer, config.n_head))
+            self.relation_bias = nn.Parameter(torch.zeros(len(config.relations), config.n_layer, config.n_head))
         self._init_weights(seed)
 
     def _init_weights(self, seed: int | None) -> None:
@@ -485,6 +576,20 @@ class QTransformer(nn.Module):
             length, keys = cells.shape[1], key_cells.shape[1]
             attention_mask = torch.ones(length, keys, dtype=torch.bool, device=cells.device).tril(keys - length)[None, None]
         relations = cell_relations(cells, key_cells, key_left, key_arrived, none, math.isqrt(none))
+        if self.config.goal_relation:
+            kind = self.embed.field(input_ids, FIELDS.index("kind"))
+            reward = self.embed.field(input_ids, FIELDS.index("prev_reward"))
+            goal = int(self.config.field_sizes[FIELDS.index("prev_reward")]) - 1  # the last reward value: the goal's
+            if cache is not None:
+                won_relation = cache.write_episodes(kind, reward, goal)
+            else:
+                episode, step_episode, won = step_episodes(kind, reward, goal)
+                # which episodes of each row reached the goal, then each key's step's episode looked up in it
+                episode_won = torch.zeros(episode.shape[0], episode.shape[1] + 1, dtype=torch.long, device=kind.device)
+                episode_won.scatter_add_(1, step_episode.clamp(min=0), won.long())
+                key_won = episode_won.gather(1, step_episode.clamp(min=0)).bool() & (step_episode >= 0)
+                won_relation = goal_relation(episode, step_episode, key_won)
+            relations = torch.cat([relations, won_relation], dim=1)
         return relation_biases(relations, self.relation_bias.to(self.head.weight.dtype), attention_mask)
 
     def q_values(self, batch: StepBatch) -> torch.Tensor:

@@ -157,7 +157,7 @@ def build_network(model: TransformerModel | HFModel, seed: int = 0, device: str 
         tokenizer = tokenizer_for(model)
         shape = TransformerConfig(field_sizes=tokenizer.field_sizes, n_layer=model.n_layer, n_head=model.n_head,
                                   n_embd=model.n_embd, mlp_ratio=model.mlp_ratio, dropout=model.dropout,
-                                  cell_relations=model.cell_relations)
+                                  cell_relations=model.cell_relations, goal_relation=model.goal_relation)
         return TransformerQNetwork(QTransformer(shape, seed=seed), tokenizer).to(device)
     from icrl_course.models.hf import AdapterConfig, HFQNetwork, load_causal_lm
 

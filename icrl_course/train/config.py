@@ -73,6 +73,10 @@ class TransformerModel:
     cell", "left this cell" and "arrived next to this cell" mean the same on a map of any size, so the inner cells
     of maps larger than the training maps, which wall distances capped at 2 leave nameless, can be told apart.
     Maps of up to 16 x 16."""
+    goal_relation: bool = False
+    """With ``cell_relations``: one more relation, "the key's step was taken in an earlier episode that reached the
+    goal" (``models.transformer.goal_relation``), so that the moves of a won episode can be picked out from every
+    other visit of a cell in one hop, however long the path."""
     n_layer: int = 3
     """Transformer blocks."""
     n_head: int = 4
@@ -94,6 +98,8 @@ class TransformerModel:
         need(self.n_embd % (2 * self.n_head) == 0, "n_embd",
              f"it must be a multiple of 2 * n_head = {2 * self.n_head} (rotary positions rotate pairs)")
         need(0.0 <= self.dropout < 1.0, "dropout", "a probability in [0, 1)")
+        need(self.cell_relations or not self.goal_relation, "goal_relation",
+             "it is one more relation of cell_relations: set model.cell_relations=true too, or goal_relation=false")
 
 
 @dataclass(frozen=True)
