@@ -137,17 +137,20 @@ def test_rows_of_a_fixed_context_length_keep_each_trials_first_tokens(tmp_path, 
     assert np.isfinite(read_metrics(tmp_path, "train")["loss"]).all()
 
 
-def test_a_run_with_cell_relations_trains_resumes_bit_for_bit_and_exports_a_model_that_plays(tmp_path):
+@pytest.mark.parametrize("goal_relation", [False, True])
+def test_a_run_with_cell_relations_trains_resumes_bit_for_bit_and_exports_a_model_that_plays(tmp_path, goal_relation):
     from icrl_course.checkpoints import load_agent
     from icrl_course.envs import MapDistribution
     from icrl_course.trials import run_trials
 
-    config = tiny(model={**TINY["model"], "cell_relations": True}, iterations=4, eval_every=2, checkpoint_every=3)
+    config = tiny(model={**TINY["model"], "cell_relations": True, "goal_relation": goal_relation}, iterations=4,
+                  eval_every=2, checkpoint_every=3)
     train(config, tmp_path / "whole")
     train(config, tmp_path / "sliced", stop_at=2)
     train(config, tmp_path / "sliced")
     assert same_weights(tmp_path / "whole", tmp_path / "sliced")
-    assert np.abs(weights(tmp_path / "whole")["model/relation_bias"]).max() > 0  # the biases trained
+    biases = weights(tmp_path / "whole")["model/relation_bias"]
+    assert biases.shape[0] == 6 + goal_relation and np.abs(biases).max() > 0  # one bias per relation; they trained
     maps = MapDistribution.paper_ood().sample_many(3, seed=0, split="test")  # larger than the training maps
     table = run_trials(load_agent(tmp_path / "whole"), maps, 2, seed=0, max_episode_steps=10).table
     assert len(table) == 6
