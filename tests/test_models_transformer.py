@@ -303,7 +303,7 @@ def test_step_episodes_by_hand():
     # counting on from where a cache stopped
     assert step_episodes(kind, reward, 2, torch.tensor([5]))[0].tolist() == [[6, 6, 6, 6, 7, 7, 8, 9]]
     # episode 1 won: its steps (tokens 1-4) relate to every query of a later episode, never to its own
-    rel = goal_relation(episode, step_episode, (step_episode == 1))[0, 0]
+    rel = goal_relation(episode, step_episode, torch.tensor([[False, True, False, False, False]]))[0, 0]
     assert rel.tolist() == [[0] * 8] * 4 + [[0, 1, 1, 1, 1, 0, 0, 0]] * 4
 
 

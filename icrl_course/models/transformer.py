@@ -250,13 +250,20 @@ def step_episodes(kind: torch.Tensor, reward: torch.Tensor, goal_reward: int,
     return episode, step_episode, won
 
 
-def goal_relation(query_episode: torch.Tensor, key_step_episode: torch.Tensor, key_episode_won: torch.Tensor) -> torch.Tensor:
+def note_won(episodes_won: torch.Tensor, step_episode: torch.Tensor, won: torch.Tensor) -> None:
+    """Mark in ``episodes_won`` (``(B, E)`` booleans, one per episode number) the episodes that ``won`` tokens
+    (``step_episodes``) close; the table must hold every episode number of ``step_episode``."""
+    row, at = won.nonzero(as_tuple=True)
+    episodes_won[row, step_episode[row, at]] = True
+
+
+def goal_relation(query_episode: torch.Tensor, key_step_episode: torch.Tensor, episodes_won: torch.Tensor) -> torch.Tensor:
     """The relation of ``TransformerConfig.goal_relation``, ``(B, 1, Lq, Lk)`` booleans: the key's step was taken
     in an episode that reached the goal and is over for the query (an earlier episode than the query's).
 
-    ``key_episode_won`` says, per key, whether the episode of its step reached the goal (False where the key
-    records no step). Whether an episode won is written on the first token after it, which every query of a
-    later episode follows: the relation never looks ahead of the query.
+    ``episodes_won`` (``(B, E)``, ``note_won``) says which episode numbers reached the goal; a key that records
+    no step (``key_step_episode`` -1) relates to nothing. Whether an episode won is written on the first token
+    after it, which every query of a later episode follows: the relation never looks ahead of the query.
 
     Why: with the other relations alone, "the action I took from this cell" mixes every past visit; once an
     episode has reached the goal, the moves it made are the path to follow. Attending to "left this cell" and
@@ -266,8 +273,9 @@ def goal_relation(query_episode: torch.Tensor, key_step_episode: torch.Tensor, k
     began where a won episode had begun reached the goal more often, but episode 10 as a whole did not move, so
     the shipped models leave it off.
     """
+    key_won = episodes_won.gather(1, key_step_episode.clamp(min=0)) & (key_step_episode >= 0)
     earlier = key_step_episode[:, None, :] < query_episode[:, :, None]
-    return (earlier & key_episode_won[:, None, :]).unsqueeze(1)
+    return (earlier & key_won[:, None, :]).unsqueeze(1)
 
 
 class Rotary(nn.Module):
@@ -456,14 +464,11 @@ class KVCache:
         episode, step_episode, won = step_episodes(kind, reward, goal_reward, self.episode)
         while int(episode.max()) >= self.won.shape[1]:
             self.won = torch.cat([self.won, torch.zeros_like(self.won)], dim=1)
-        lake, at = won.nonzero(as_tuple=True)
-        self.won[lake, step_episode[lake, at]] = True
+        note_won(self.won, step_episode, won)
         end = self.length + self._new
         self.step_episodes[:, self.length:end] = step_episode
         self.episode = episode[:, -1]
-        keys = self.step_episodes[:, :end]
-        key_won = self.won.gather(1, keys.clamp(min=0)) & (keys >= 0)
-        return goal_relation(episode, keys, key_won)
+        return goal_relation(episode, self.step_episodes[:, :end], self.won)
 
     def advance(self) -> None:
         """Commit the tokens of the forward that just ran."""
@@ -586,11 +591,9 @@ class QTransformer(nn.Module):
                 won_relation = cache.write_episodes(kind, reward, goal)
             else:
                 episode, step_episode, won = step_episodes(kind, reward, goal)
-                # which episodes of each row reached the goal, then each key's step's episode looked up in it
-                episode_won = torch.zeros(episode.shape[0], episode.shape[1] + 1, dtype=torch.long, device=kind.device)
-                episode_won.scatter_add_(1, step_episode.clamp(min=0), won.long())
-                key_won = episode_won.gather(1, step_episode.clamp(min=0)).bool() & (step_episode >= 0)
-                won_relation = goal_relation(episode, step_episode, key_won)
+                episodes_won = torch.zeros(episode.shape[0], episode.shape[1] + 1, dtype=torch.bool, device=kind.device)
+                note_won(episodes_won, step_episode, won)
+                won_relation = goal_relation(episode, step_episode, episodes_won)
             relations = torch.cat([relations, won_relation], dim=1)
         return relation_biases(relations, self.relation_bias.to(self.head.weight.dtype), attention_mask)
 
