@@ -12,7 +12,7 @@ from icrl_course.models.hf import (
 )
 from icrl_course.models.protocol import QNetwork
 from icrl_course.tokenize import pack
-from icrl_course.tokenize.text import PAPER, WORDS, TextTokenizer, word_fields
+from icrl_course.tokenize.text import PAPER, WORDS, WORDS_MOVES, TextTokenizer, word_fields
 from icrl_course.trials import Schedule, run_trials
 
 
@@ -297,6 +297,22 @@ def test_word_fields_split_cell_and_end_words_and_leave_other_words_alone():
     assert word_fields("eC0.0u2d2l2r2")[:2] == [("end", "C"), ("reward", "0.0")]
     for word in ("left", "end", "<trial>", "1.0", "u1d2l0", "eX0.0u1d2l0r2"):
         assert word_fields(word) == []
+
+
+def test_fields_init_writes_a_move_word_as_its_end_word_plus_the_action_vector(tmp_path):
+    """A move word (words-moves format) has the end word's six fields and one more, its action: it starts at
+    (sqrt(6) * end word + v(action)) / sqrt(7), so sqrt(7) * move - sqrt(6) * end is v(action) on every cell."""
+    model, tokenizer = load_causal_lm(build_tiny_llama(tmp_path / "m", WORDS_MOVES, seed=3, embedding_init="fields"),
+                                      device="cpu")
+    vocab = tokenizer.get_vocab()
+
+    def row(word):
+        return model.get_input_embeddings().weight[vocab[word]].detach()
+
+    down = [7 ** 0.5 * row(f"mT0.0{cell}down") - 6 ** 0.5 * row(f"eT0.0{cell}") for cell in ("u1d2l0r2", "u0d0l1r1")]
+    torch.testing.assert_close(down[0], down[1])
+    left = 7 ** 0.5 * row("mT0.0u1d2l0r2left") - 6 ** 0.5 * row("eT0.0u1d2l0r2")
+    assert (down[0] - left).abs().max() > 1e-3
 
 
 def test_fields_init_writes_cell_and_end_words_as_sums_of_field_vectors(tmp_path):

@@ -1,5 +1,7 @@
 """Text formats: the paper's exact text, Q positions, round trips, step-by-step tokens and refused tokenizers."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -9,7 +11,8 @@ from icrl_course.envs import LakeMap, MapDistribution
 from icrl_course.models.hf import build_tiny_llama
 from icrl_course.tokenize import pack
 from icrl_course.tokenize.text import (
-    LLAMA3, LLAMA3_SPECIAL, PAPER, WORDS, TextFormatError, TextTokenizer, format_reward, trial_text,
+    LLAMA3, LLAMA3_SPECIAL, PAPER, WORDS, WORDS_MOVES, TextFormatError, TextTokenizer, format_reward, trial_text,
+    word_fields,
 )
 from icrl_course.trials import Trial, run_trials
 
@@ -30,7 +33,7 @@ REWARDS = (1.0, -1.0, 0.5)
 def tiny_tokenizers(tmp_path_factory):
     """A word-level tokenizer of the tiny Llama for each format, loaded back with from_pretrained."""
     return {fmt.name: AutoTokenizer.from_pretrained(build_tiny_llama(tmp_path_factory.mktemp(fmt.name), fmt, rewards=REWARDS))
-            for fmt in (PAPER, LLAMA3, WORDS)}
+            for fmt in (PAPER, LLAMA3, WORDS, WORDS_MOVES)}
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +50,10 @@ def bpe_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=backend)
 
 
-@pytest.fixture(params=["paper/tiny", "llama3/tiny", "words/tiny", "paper/bpe", "llama3/bpe"])
+@pytest.fixture(params=["paper/tiny", "llama3/tiny", "words/tiny", "words-moves/tiny", "paper/bpe", "llama3/bpe"])
 def text(request, tiny_tokenizers, bpe_tokenizer):
     name, which = request.param.split("/")
-    fmt = {"paper": PAPER, "llama3": LLAMA3, "words": WORDS}[name]
+    fmt = {"paper": PAPER, "llama3": LLAMA3, "words": WORDS, "words-moves": WORDS_MOVES}[name]
     return TextTokenizer(tiny_tokenizers[name] if which == "tiny" else bpe_tokenizer, fmt)
 
 
@@ -120,6 +123,38 @@ def test_the_words_formats_episode_end_names_how_and_where_it_ended():
     assert words.count("...") == 2  # the edit message of a cut episode is still written
 
 
+def test_words_moves_names_the_move_that_ended_each_episode():
+    """Written by hand: after each end word, the cell the last step left and its action (right from cell 1
+    into the hole below it, left into the wall from cell 0 cut by the limit, down from cell 5 to the goal)."""
+    steps = [(0, 2, 0.0, 1, False, False), (1, 1, 0.0, 4, True, False),
+             (0, 0, 0.0, 0, False, True),
+             (0, 1, 0.0, 3, False, False), (3, 2, 0.0, 4, True, False)]
+    text = trial_text(Trial.from_steps(MAP, steps), WORDS_MOVES)
+    assert text.split() == [
+        "<trial>u0d2l0r2", "right", "u0d2l1r1", "down", "u1d1l1r1", "eT0.0u1d1l1r1", "mT0.0u0d2l1r1down",
+        "u0d2l0r2", "left", "u0d2l0r2", "...", "eC0.0u0d2l0r2", "mC0.0u0d2l0r2left",
+        "u0d2l0r2", "down", "u1d1l0r2", "right", "u1d1l1r1", "eT0.0u1d1l1r1", "mT0.0u1d1l0r2right"]
+    assert text.replace(" mT0.0u0d2l1r1down", "").replace(" mC0.0u0d2l0r2left", "").replace(
+        " mT0.0u1d1l0r2right", "") == trial_text(Trial.from_steps(MAP, steps), WORDS)
+    assert word_fields("mT0.0u0d2l1r1down") == [("end", "T"), ("reward", "0.0"), ("u", "0"), ("d", "2"), ("l", "1"),
+                                               ("r", "1"), ("action", "down")]
+
+
+def test_a_move_word_that_does_not_name_the_last_step_is_refused(tiny_tokenizers):
+    text = TextTokenizer(tiny_tokenizers["words-moves"], WORDS_MOVES)
+    tokens = text.encode(Trial.from_steps(MAP, [(0, 1, 0.0, 3, False, False), (3, 2, 0.0, 4, True, False)])).tokens
+    wrong = text.tokenizer.convert_tokens_to_ids("mT0.0u1d1l0r2left")
+    with pytest.raises(ValueError, match="does not name the step"):
+        text.decode([*tokens[:-1], wrong], MAP)
+
+
+def test_end_names_move_needs_the_outcome_word_and_no_headers():
+    with pytest.raises(ValueError, match="end_names_move needs"):
+        replace(WORDS, end_names_outcome=False, end_names_move=True)
+    with pytest.raises(ValueError, match="end_names_move needs"):
+        replace(LLAMA3, end_names_outcome=True, end_names_move=True)
+
+
 def test_encoded_tokens_equal_tokenizing_the_whole_text(text):
     for trial in [Trial.from_steps(MAP, STEPS), *random_trials()]:
         full = text.tokenizer(trial_text(trial, text.fmt), add_special_tokens=False)["input_ids"]
@@ -157,7 +192,7 @@ def test_step_by_step_tokens_equal_the_encoded_trial(text):
         tokens, start = [], True
         for t in range(len(trial)):
             tokens += list(text.prompt_tokens(trial.obs[t], trial.lake_map.shape, t == 0, start))
-            tokens += list(text.after_action_tokens(trial.actions[t], trial.rewards[t], trial.next_obs[t],
+            tokens += list(text.after_action_tokens(trial.obs[t], trial.actions[t], trial.rewards[t], trial.next_obs[t],
                                                     trial.lake_map.shape, trial.terminated[t], trial.truncated[t]))
             start = bool(trial.episode_ends[t])
         assert tokens == text.encode(trial).tokens.tolist()
@@ -197,7 +232,7 @@ def test_a_word_missing_from_the_vocabulary_is_refused_not_read_as_unknown(tmp_p
 def test_actions_outside_0_to_3_are_refused(tiny_tokenizers):
     text = TextTokenizer(tiny_tokenizers["paper"], PAPER)
     with pytest.raises(ValueError, match="action 4 is not an action"):
-        text.after_action_tokens(4, 0.0, 1, (3, 3), False, False)
+        text.after_action_tokens(0, 4, 0.0, 1, (3, 3), False, False)
 
 
 def test_a_trial_whose_steps_do_not_chain_is_refused(tiny_tokenizers):

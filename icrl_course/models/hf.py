@@ -569,9 +569,9 @@ class HFAgent:
 
     def observe(self, step: Transition) -> None:
         for b in np.flatnonzero(step.active):
-            self.tokens[b].extend(self.tokenizer.after_action_tokens(step.actions[b], step.rewards[b], step.next_obs[b],
-                                                                self.shapes[b], bool(step.terminated[b]),
-                                                                bool(step.truncated[b])))
+            self.tokens[b].extend(self.tokenizer.after_action_tokens(
+                step.obs[b], step.actions[b], step.rewards[b], step.next_obs[b], self.shapes[b],
+                bool(step.terminated[b]), bool(step.truncated[b])))
         ends = np.asarray(step.terminated) | np.asarray(step.truncated)
         self.episode_start = ends.copy()
         if self.reset_context_every_episode:

@@ -35,6 +35,12 @@ about 10 Llama 3 tokens per step. Two other formats share the layout:
   episode does (``end_word``). With a plain ``end`` a model must combine two
   tokens (the cell, then ``end`` after it) to know where it fell; a tiny Llama
   trained from scratch learned that much more slowly (lesson 6, section 7).
+* ``WORDS_MOVES`` (``words-moves``) is ``WORDS`` with one more word after
+  each end word, naming the move that ended the episode: the cell it left
+  and the action (``mT0.0u0d2l1r1down``). "Going down from here ended in a
+  hole" is then one word that a later visit to the cell can find in one hop
+  of attention, instead of three tokens (cell, action, end word) that need
+  two. A lever for the tiny Llama's memory of holes (lesson 6 measures it).
 
 Every message is a block whose tokens do not depend on its neighbours (it
 starts and ends at a special token or a space, where tokenizers split), so
@@ -47,7 +53,7 @@ against tokenizing the whole text.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -98,10 +104,16 @@ class TextFormat:
     end_names_outcome: bool = False
     """Write each episode's end as one word naming how and where it ended (``end_word``), not ``end_of_episode``
     (which stays a word of the vocabulary, used for padding)."""
+    end_names_move: bool = False
+    """With ``end_names_outcome``: after the end word, one more word naming the move that ended the episode, the
+    cell it was taken from and the action (``move_word``), so that "this action from this cell ended badly"
+    is one word a later visit to the cell can find in one hop of attention. Headerless formats only."""
 
     def __post_init__(self) -> None:
         if self.cells not in CELL_STYLES:
             raise ValueError(f"TextFormat.cells={self.cells!r} must be one of {CELL_STYLES}")
+        if self.end_names_move and (not self.end_names_outcome or self.header_start):
+            raise ValueError("TextFormat.end_names_move needs end_names_outcome=True and a format without headers")
 
     def message(self, role: str, content: str) -> str:
         if not self.header_start:
@@ -119,6 +131,11 @@ class TextFormat:
         if not (terminated or truncated):
             raise ValueError("an episode ends terminated, truncated or both")
         return f"e{'T' if terminated else ''}{'C' if truncated else ''}{format_reward(reward)}{cell_text}"
+
+    def move_word(self, terminated: bool, truncated: bool, reward: float, cell_text: str, action: int) -> str:
+        """The word after the end word when ``end_names_move``: ``m`` + how and reward as in ``end_word`` + the
+        cell the last step left + its action word, e.g. ``mT0.0u1d2l0r2down`` (went down from there and fell)."""
+        return "m" + self.end_word(terminated, truncated, reward, cell_text)[1:] + self.action_words[int(action)]
 
     def cell_texts(self, nrow: int, ncol: int) -> list[str]:
         """How every cell ``0..nrow*ncol-1`` of a map of this shape is written."""
@@ -154,6 +171,9 @@ class TextFormat:
             cell_words = cells if self.cells == "walls" else [str(c) for c in range(max_side * max_side)]
             texts += [self.end_word(t, c, r, cell) for t, c in ((True, False), (False, True), (True, True))
                       for r in (0.0, *rewards) for cell in cell_words]
+        if self.end_names_move:
+            texts += [self.move_word(t, c, r, cell, a) for t, c in ((True, False), (False, True), (True, True))
+                      for r in (0.0, *rewards) for cell in cell_words for a in range(4)]
         pattern = "|".join(re.escape(s) for s in self.special_tokens) or "$^"
         words = {w for text in texts for w in re.sub(pattern, " ", text).split()}
         return sorted(words)
@@ -177,7 +197,11 @@ WORDS = TextFormat(name="words", begin="<trial>", begin_every_episode=False, end
 ``tokenize.compact`` gives), episode ends named with their outcome and cell: about two tokens per step,
 for small models trained from scratch."""
 
-FORMATS = {f.name: f for f in (PAPER, LLAMA3, WORDS)}
+WORDS_MOVES = replace(WORDS, name="words-moves", end_names_move=True)
+"""``WORDS`` with one more word per episode end naming the move that ended it (``TextFormat.end_names_move``):
+a lever for the tiny Llama's memory of holes (lesson 6 measures it)."""
+
+FORMATS = {f.name: f for f in (PAPER, LLAMA3, WORDS, WORDS_MOVES)}
 """The formats by name, as configs give them."""
 
 
@@ -186,7 +210,8 @@ def word_fields(word: str) -> list[tuple[str, str]]:
 
     A cell word ``u1d2l0r2`` is its four wall distances; an end word (``TextFormat.end_word``)
     ``eT0.0u1d2l0r2`` is how the episode ended (``T``, ``C`` or ``TC``), its last reward and the same four
-    wall distances. ``models.hf.fields_embedding_init`` starts such words' embeddings from these fields."""
+    wall distances; a move word (``TextFormat.move_word``) ``mT0.0u1d2l0r2down`` the same plus the action.
+    ``models.hf.fields_embedding_init`` starts such words' embeddings from these fields."""
     cell = re.fullmatch(CELL_WORD, word)
     if cell:
         return list(zip("udlr", cell.groups()))
@@ -194,6 +219,10 @@ def word_fields(word: str) -> list[tuple[str, str]]:
     if end:
         how, reward, *walls = end.groups()
         return [("end", how), ("reward", reward), *zip("udlr", walls)]
+    move = re.fullmatch(rf"m(T?C?)(-?\d+(?:\.\d+)?){CELL_WORD}([a-z]+)", word)
+    if move:
+        how, reward, *walls, action = move.groups()
+        return [("end", how), ("reward", reward), *zip("udlr", walls), ("action", action)]
     return []
 
 
@@ -223,6 +252,9 @@ def trial_text(trial: Trial, fmt: TextFormat = PAPER) -> str:
         if ends[t] and fmt.end_names_outcome:
             parts.append(fmt.message("end", fmt.end_word(trial.terminated[t], trial.truncated[t], trial.rewards[t],
                                                          cells[trial.next_obs[t]])))
+            if fmt.end_names_move:
+                parts.append(fmt.message("move", fmt.move_word(trial.terminated[t], trial.truncated[t], trial.rewards[t],
+                                                               cells[trial.obs[t]], trial.actions[t])))
         elif ends[t]:
             parts.append(fmt.end_of_episode)
     return "".join(parts) if len(trial) else fmt.begin
@@ -346,6 +378,12 @@ class TextTokenizer:
         word = self.fmt.end_word(bool(terminated), bool(truncated), reward, self.fmt.cell_texts(*shape)[int(cell)])
         return self._block("end", word)
 
+    def _move_block(self, terminated: bool, truncated: bool, reward: float, cell: int, action: int,
+                    shape: tuple[int, int]) -> int:
+        """Block index of the word naming the move that ended an episode (``TextFormat.end_names_move``)."""
+        word = self.fmt.move_word(bool(terminated), bool(truncated), reward, self.fmt.cell_texts(*shape)[int(cell)], action)
+        return self._block("move", word)
+
     @property
     def pad_id(self) -> int:
         """Token used for padding in ``pack``: the end-of-episode token (padding is masked anyway)."""
@@ -356,7 +394,7 @@ class TextTokenizer:
         """The trial's tokens, the position of every step's Q-values, and its per-step arrays."""
         check_contiguous(trial)
         n = len(trial)
-        columns = np.full((n, 7), -1, dtype=np.int64)  # begin, start cell, action, landing cell, reward, edit, end
+        columns = np.full((n, 8), -1, dtype=np.int64)  # begin, start cell, action, landing cell, reward, edit, end, move
         if n:
             cells = self.cell_blocks(*trial.lake_map.shape)
             ends = trial.episode_ends
@@ -373,6 +411,9 @@ class TextTokenizer:
                 for t in np.flatnonzero(ends):  # at most one per episode
                     columns[t, 6] = self._end_block(trial.terminated[t], trial.truncated[t], trial.rewards[t],
                                                     trial.next_obs[t], trial.lake_map.shape)
+                    if self.fmt.end_names_move:
+                        columns[t, 7] = self._move_block(trial.terminated[t], trial.truncated[t], trial.rewards[t],
+                                                         trial.obs[t], trial.actions[t], trial.lake_map.shape)
         if self._flat is None:
             self._flat, self._starts, self._lengths = self._table()
         sequence = columns.ravel() if n else np.array([self._begin])
@@ -383,7 +424,7 @@ class TextTokenizer:
         tokens = self._flat[np.repeat(self._starts[sequence[keep]], lengths) + offsets]
         block_start = np.full(keep.shape, -1, dtype=np.int64)
         block_start[keep] = out_starts
-        q_positions = block_start.reshape(-1, 7)[:, 2] + self.prompt_length - 1 if n else np.zeros(0, dtype=np.int64)
+        q_positions = block_start.reshape(-1, 8)[:, 2] + self.prompt_length - 1 if n else np.zeros(0, dtype=np.int64)
         return EncodedTrial(tokens, q_positions, trial.actions.copy(), trial.rewards.copy(),
                             trial.terminated.copy(), trial.truncated.copy(), trial.episode.copy())
 
@@ -398,10 +439,11 @@ class TextTokenizer:
         parts.append(self._blocks[self._actions[0]][:self.prompt_length])
         return np.concatenate(parts)
 
-    def after_action_tokens(self, action: int, reward: float, next_obs: int, shape: tuple[int, int], terminated: bool,
-                            truncated: bool) -> np.ndarray:
-        """What follows the action prompt once the step is known: the action word, the landing cell, the reward,
-        and any episode end. ``prompt_tokens`` and these in turn give exactly ``encode(trial).tokens``."""
+    def after_action_tokens(self, obs: int, action: int, reward: float, next_obs: int, shape: tuple[int, int],
+                            terminated: bool, truncated: bool) -> np.ndarray:
+        """What follows the action prompt once the step from cell ``obs`` is known: the action word, the landing
+        cell, the reward, and any episode end (with ``end_names_move``, the move from ``obs`` that ended it).
+        ``prompt_tokens`` and these in turn give exactly ``encode(trial).tokens``."""
         if not 0 <= int(action) <= 3:
             raise ValueError(f"action {action} is not an action: actions are 0 (left), 1 (down), 2 (right), 3 (up)")
         parts = [self._blocks[self._actions[int(action)]][self.prompt_length:],
@@ -412,6 +454,8 @@ class TextTokenizer:
             parts.append(self._blocks[self._truncated])
         if terminated or truncated:
             parts.append(self._blocks[self._end_block(terminated, truncated, reward, next_obs, shape)])
+            if self.fmt.end_names_move:
+                parts.append(self._blocks[self._move_block(terminated, truncated, reward, obs, action, shape)])
         return np.concatenate(parts)
 
     # ----------------------------------------------------------------- decoding
@@ -455,6 +499,8 @@ class TextTokenizer:
         word = self.tokenizer.convert_ids_to_tokens([token])[0]
         if self.fmt.end_names_outcome and re.fullmatch(r"e(T|C|TC)-?\d+\.\d+(u\d+d\d+l\d+r\d+|\d+)", word):
             return ("end", word)
+        if self.fmt.end_names_move and re.fullmatch(r"m(T|C|TC)-?\d+\.\d+(u\d+d\d+l\d+r\d+|\d+)[a-z]+", word):
+            return ("move", word)
         if word == self.fmt.truncated_text:
             return ("edit", word)
         if re.fullmatch(r"-?\d+\.\d+", word):
@@ -496,6 +542,12 @@ class TextTokenizer:
                 else:
                     steps[-1][4] = not steps[-1][5] or lake_map.flat[steps[-1][3]] in "HG"
                 current = None
+            elif role == "move" and self.fmt.end_names_move:
+                last = steps[-1] if steps else None
+                if last is None or content != self.fmt.move_word(last[4], last[5], last[2],
+                                                                 self.fmt.cell_texts(*lake_map.shape)[last[0]], last[1]):
+                    raise ValueError(f"message {k}: the move word {content!r} does not name the step that ended the "
+                                     "episode before it: the tokens are not an encoded trial")
             else:
                 raise ValueError(f"message {k} has role {role!r} and content {content!r}, which the {self.fmt.name} "
                                  "format does not use")
