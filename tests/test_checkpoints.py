@@ -33,6 +33,17 @@ def test_an_exported_model_is_a_safetensors_and_a_json_that_load_back_the_same_n
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
 
 
+def test_the_rotary_base_of_the_model_section_is_built_and_loads_back(tmp_path):
+    """``model.rope_base`` reaches the rotary table: angle = position * base ** (-2i / head_dim), so at position 1
+    the slowest pair of a head of width 8 turns by base ** (-3/4) radians."""
+    network, _, _ = exported(tmp_path, rope_base=500_000.0)
+    loaded, spec = load_network(tmp_path / "m")
+    assert spec["model"]["rope_base"] == 500_000.0
+    for net in (network, loaded):
+        slowest = torch.atan2(net.model.rotary.sin[1, -1], net.model.rotary.cos[1, -1])
+        torch.testing.assert_close(slowest, torch.tensor(500_000.0 ** -0.75))
+
+
 def test_the_shipped_checkpoint_loads_by_name_as_an_agent():
     assert "paper-small" in available()
     agent = load_agent("paper-small", reset_context_every_episode=True)

@@ -12,7 +12,7 @@ from icrl_course.models.hf import (
 )
 from icrl_course.models.protocol import QNetwork
 from icrl_course.tokenize import pack
-from icrl_course.tokenize.text import PAPER, WORDS, WORDS_MOVES, TextTokenizer, word_fields
+from icrl_course.tokenize.text import PAPER, WORDS, WORDS_MOVES, WORDS_STEPS, TextTokenizer, word_fields
 from icrl_course.trials import Schedule, run_trials
 
 
@@ -115,9 +115,12 @@ def test_eager_attention_reads_the_packing_mask_like_sdpa(tiny_path, trials):
     torch.testing.assert_close(q["eager"], q["sdpa"], rtol=1e-4, atol=1e-5)
 
 
-def test_agent_with_kv_cache_gives_the_q_values_of_a_full_forward(tiny):
-    model, chat = tiny
-    qnet = HFQNetwork(model, chat)
+@pytest.mark.parametrize("fmt", [PAPER, WORDS_STEPS], ids=["paper", "words-steps"])
+def test_agent_with_kv_cache_gives_the_q_values_of_a_full_forward(tmp_path, tiny_path, fmt):
+    """Also for a format whose step is one word read before it is written (words-steps): the agent feeds that word
+    after acting and reads the next Q-values on it."""
+    qnet = network(tiny_path if fmt is PAPER else build_tiny_llama(tmp_path, fmt, seed=0), fmt=fmt).eval()
+    chat = qnet.tokenizer
     agent = HFAgent(qnet)
     maps = MapDistribution.paper().sample_many(3, seed=2)
     result = run_trials(agent, maps, episodes=3, schedule=Schedule.epsilon_greedy(0.5), seed=2, max_episode_steps=8)
@@ -268,8 +271,9 @@ def test_the_tiny_llamas_shape_follows_the_config_sections_fields():
 
     plain = llama_config()  # kv heads 0: every head has its own keys and values; MLP 4 x 16 wide
     assert (plain.num_attention_heads, plain.num_key_value_heads, plain.intermediate_size) == (4, 4, 64)
-    grouped = llama_config(tiny_kv_heads=2, tiny_mlp_ratio=2)
+    grouped = llama_config(tiny_kv_heads=2, tiny_mlp_ratio=2, tiny_rope_theta=500_000.0)
     assert (grouped.num_key_value_heads, grouped.intermediate_size) == (2, 32)
+    assert (plain.rope_parameters["rope_theta"], grouped.rope_parameters["rope_theta"]) == (10_000.0, 500_000.0)
 
 
 @pytest.mark.parametrize("fmt", [WORDS, PAPER], ids=["words", "paper"])
@@ -295,7 +299,8 @@ def test_word_fields_split_cell_and_end_words_and_leave_other_words_alone():
     assert word_fields("eTC1.0u0d0l2r1") == [("end", "TC"), ("reward", "1.0"), ("u", "0"), ("d", "0"), ("l", "2"),
                                              ("r", "1")]
     assert word_fields("eC0.0u2d2l2r2")[:2] == [("end", "C"), ("reward", "0.0")]
-    for word in ("left", "end", "<trial>", "1.0", "u1d2l0", "eX0.0u1d2l0r2"):
+    assert word_fields("down>u1d2l0r2") == [("action", "down"), ("u", "1"), ("d", "2"), ("l", "0"), ("r", "2")]
+    for word in ("left", "end", "<trial>", "1.0", "u1d2l0", "eX0.0u1d2l0r2", "down>u1d2"):
         assert word_fields(word) == []
 
 

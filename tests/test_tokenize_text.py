@@ -11,7 +11,7 @@ from icrl_course.envs import LakeMap, MapDistribution
 from icrl_course.models.hf import build_tiny_llama
 from icrl_course.tokenize import pack
 from icrl_course.tokenize.text import (
-    LLAMA3, LLAMA3_SPECIAL, PAPER, WORDS, WORDS_MOVES, TextFormatError, TextTokenizer, format_reward, trial_text,
+    LLAMA3, LLAMA3_SPECIAL, PAPER, WORDS, WORDS_MOVES, WORDS_STEPS, TextFormatError, TextTokenizer, format_reward, trial_text,
     word_fields,
 )
 from icrl_course.trials import Trial, run_trials
@@ -33,7 +33,7 @@ REWARDS = (1.0, -1.0, 0.5)
 def tiny_tokenizers(tmp_path_factory):
     """A word-level tokenizer of the tiny Llama for each format, loaded back with from_pretrained."""
     return {fmt.name: AutoTokenizer.from_pretrained(build_tiny_llama(tmp_path_factory.mktemp(fmt.name), fmt, rewards=REWARDS))
-            for fmt in (PAPER, LLAMA3, WORDS, WORDS_MOVES)}
+            for fmt in (PAPER, LLAMA3, WORDS, WORDS_MOVES, WORDS_STEPS)}
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +50,11 @@ def bpe_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=backend)
 
 
-@pytest.fixture(params=["paper/tiny", "llama3/tiny", "words/tiny", "words-moves/tiny", "paper/bpe", "llama3/bpe"])
+@pytest.fixture(params=["paper/tiny", "llama3/tiny", "words/tiny", "words-moves/tiny", "words-steps/tiny", "paper/bpe",
+                        "llama3/bpe"])
 def text(request, tiny_tokenizers, bpe_tokenizer):
     name, which = request.param.split("/")
-    fmt = {"paper": PAPER, "llama3": LLAMA3, "words": WORDS, "words-moves": WORDS_MOVES}[name]
+    fmt = {f.name: f for f in (PAPER, LLAMA3, WORDS, WORDS_MOVES, WORDS_STEPS)}[name]
     return TextTokenizer(tiny_tokenizers[name] if which == "tiny" else bpe_tokenizer, fmt)
 
 
@@ -155,6 +156,33 @@ def test_end_names_move_needs_the_outcome_word_and_no_headers():
         replace(LLAMA3, end_names_outcome=True, end_names_move=True)
 
 
+def test_words_steps_writes_each_step_as_one_word_the_action_and_where_it_landed():
+    """Written by hand: the words format's text with each action word and the cell after it joined by '>'."""
+    steps = [(0, 2, 0.0, 1, False, False), (1, 1, 0.0, 4, True, False),
+             (0, 0, 0.0, 0, False, True),
+             (0, 1, 0.0, 3, False, False), (3, 2, 0.0, 4, True, False)]
+    text = trial_text(Trial.from_steps(MAP, steps), WORDS_STEPS)
+    assert text.split() == [
+        "<trial>u0d2l0r2", "right>u0d2l1r1", "down>u1d1l1r1", "eT0.0u1d1l1r1",
+        "u0d2l0r2", "left>u0d2l0r2", "...", "eC0.0u0d2l0r2",
+        "u0d2l0r2", "down>u1d1l0r2", "right>u1d1l1r1", "eT0.0u1d1l1r1"]
+    words = trial_text(Trial.from_steps(MAP, steps), WORDS)
+    assert text.replace("<trial>", "").replace(">", " ").split() == words.replace("<trial>", "").split()
+
+
+def test_fuse_steps_needs_a_format_without_headers():
+    with pytest.raises(ValueError, match="fuse_steps needs"):
+        replace(LLAMA3, fuse_steps=True)
+
+
+def action_words_after(text, tokens):
+    """The action word each token writes: itself, or for a step word (words-steps) the part before '>'."""
+    if not text.fmt.fuse_steps:
+        return [int(t) for t in tokens]
+    words = [w.split(">")[0] for w in text.tokenizer.convert_ids_to_tokens([int(t) for t in tokens])]
+    return [int(text.action_token_ids[text.fmt.action_words.index(w)]) for w in words]
+
+
 def test_encoded_tokens_equal_tokenizing_the_whole_text(text):
     for trial in [Trial.from_steps(MAP, STEPS), *random_trials()]:
         full = text.tokenizer(trial_text(trial, text.fmt), add_special_tokens=False)["input_ids"]
@@ -171,7 +199,8 @@ def test_decode_gives_back_the_trial(text):
 def test_q_position_is_the_token_just_before_the_action_word(text):
     trial = Trial.from_steps(MAP, STEPS)
     encoded = text.encode(trial)
-    np.testing.assert_array_equal(encoded.tokens[encoded.q_positions + 1], text.action_token_ids[trial.actions])
+    np.testing.assert_array_equal(action_words_after(text, encoded.tokens[encoded.q_positions + 1]),
+                                  text.action_token_ids[trial.actions])
     prompt = text.tokenizer(text.fmt.action_prompt, add_special_tokens=False)["input_ids"] if text.fmt.action_prompt else []
     for q in encoded.q_positions:  # what the model has read at q ends with the action prompt, after the cell
         assert encoded.tokens[q + 1 - len(prompt):q + 1].tolist() == prompt
@@ -202,7 +231,7 @@ def test_encoded_trials_pack_with_their_q_positions(text):
     encoded = [text.encode(t) for t in random_trials()]
     batch = pack(encoded, context_length=max(len(e) for e in encoded) * 2, pad_id=text.pad_id)
     real = batch.step_mask
-    np.testing.assert_array_equal(batch.input_ids.gather(1, batch.q_index + 1)[real].numpy(),
+    np.testing.assert_array_equal(action_words_after(text, batch.input_ids.gather(1, batch.q_index + 1)[real]),
                                   text.action_token_ids[batch.actions[real].numpy()])
 
 

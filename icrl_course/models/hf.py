@@ -186,6 +186,7 @@ def build_tiny_llama(
     rewards: Sequence[float] = (1.0,),
     seed: int = 0,
     embedding_init: str = "random",
+    rope_theta: float = 10_000.0,
 ) -> Path:
     """Write a randomly initialised, really small Llama and a tokenizer for ``fmt`` to ``path``; return the path.
 
@@ -197,7 +198,7 @@ def build_tiny_llama(
     same weights); the tokenizer is ``word_tokenizer(fmt, max_side, rewards)``.
     ``num_kv_heads`` (None: ``num_heads``, plain multi-head attention) below
     ``num_heads`` shares keys and values between heads as Llama 3 does;
-    ``mlp_ratio`` sets the gated MLP's width, ``mlp_ratio * hidden_size``.
+    ``mlp_ratio`` sets the gated MLP's width, ``mlp_ratio * hidden_size``; ``rope_theta`` the rotary base.
     ``embedding_init="fields"`` starts cell and end words as sums of field
     vectors (``fields_embedding_init``; formats that write cells as wall
     distances only).
@@ -215,7 +216,7 @@ def build_tiny_llama(
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=mlp_ratio * hidden_size,
         num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=num_kv_heads or num_heads,
-        max_position_embeddings=32768, tie_word_embeddings=False,
+        max_position_embeddings=32768, tie_word_embeddings=False, rope_theta=rope_theta,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     with torch.random.fork_rng():

@@ -41,6 +41,16 @@ about 10 Llama 3 tokens per step. Two other formats share the layout:
   hole" is then one word that a later visit to the cell can find in one hop
   of attention, instead of three tokens (cell, action, end word) that need
   two. A lever for the tiny Llama's memory of holes (lesson 6 measures it).
+* ``WORDS_STEPS`` (``words-steps``) is ``WORDS`` with each step's two words
+  fused into one: the action and the cell it landed on (``down>u1d2l0r2``),
+  so a step is one token, as in the small transformer's compact tokens
+  (whose step token also holds the previous action and the cell). Q-values
+  are read at the token before a step's word, as the logits of the four plain
+  action words (``left`` ... ``up``, in the vocabulary although the text
+  never writes them alone): the action is chosen where the model stands. Why:
+  a trial is about half as many tokens, so an update costs about half as
+  much, and "what I did and where it led" is one token a later visit can
+  find in one hop.
 
 Every message is a block whose tokens do not depend on its neighbours (it
 starts and ends at a special token or a space, where tokenizers split), so
@@ -108,12 +118,17 @@ class TextFormat:
     """With ``end_names_outcome``: after the end word, one more word naming the move that ended the episode, the
     cell it was taken from and the action (``move_word``), so that "this action from this cell ended badly"
     is one word a later visit to the cell can find in one hop of attention. Headerless formats only."""
+    fuse_steps: bool = False
+    """Write each step's action and landing cell as one word (``step_word``), and read Q-values at the token
+    before it, as the logits of the plain action words. Headerless formats only."""
 
     def __post_init__(self) -> None:
         if self.cells not in CELL_STYLES:
             raise ValueError(f"TextFormat.cells={self.cells!r} must be one of {CELL_STYLES}")
         if self.end_names_move and (not self.end_names_outcome or self.header_start):
             raise ValueError("TextFormat.end_names_move needs end_names_outcome=True and a format without headers")
+        if self.fuse_steps and self.header_start:
+            raise ValueError("TextFormat.fuse_steps needs a format without headers (a step is one word)")
 
     def message(self, role: str, content: str) -> str:
         if not self.header_start:
@@ -136,6 +151,10 @@ class TextFormat:
         """The word after the end word when ``end_names_move``: ``m`` + how and reward as in ``end_word`` + the
         cell the last step left + its action word, e.g. ``mT0.0u1d2l0r2down`` (went down from there and fell)."""
         return "m" + self.end_word(terminated, truncated, reward, cell_text)[1:] + self.action_words[int(action)]
+
+    def step_word(self, action: int, cell_text: str) -> str:
+        """A step's word when ``fuse_steps``: the action word, ``>``, the cell it landed on: ``down>u1d2l0r2``."""
+        return f"{self.action_words[int(action)]}>{cell_text}"
 
     def cell_texts(self, nrow: int, ncol: int) -> list[str]:
         """How every cell ``0..nrow*ncol-1`` of a map of this shape is written."""
@@ -167,8 +186,10 @@ class TextFormat:
             cells = [f"u{u}d{d}l{l}r{r}" for u in range(cap + 1) for d in range(cap + 1)
                      for l in range(cap + 1) for r in range(cap + 1)]
             texts += cells
+        cell_words = cells if self.cells == "walls" else [str(c) for c in range(max_side * max_side)]
+        if self.fuse_steps:
+            texts += [self.step_word(a, cell) for a in range(4) for cell in cell_words]
         if self.end_names_outcome:
-            cell_words = cells if self.cells == "walls" else [str(c) for c in range(max_side * max_side)]
             texts += [self.end_word(t, c, r, cell) for t, c in ((True, False), (False, True), (True, True))
                       for r in (0.0, *rewards) for cell in cell_words]
         if self.end_names_move:
@@ -201,7 +222,11 @@ WORDS_MOVES = replace(WORDS, name="words-moves", end_names_move=True)
 """``WORDS`` with one more word per episode end naming the move that ended it (``TextFormat.end_names_move``):
 a lever for the tiny Llama's memory of holes (lesson 6 measures it)."""
 
-FORMATS = {f.name: f for f in (PAPER, LLAMA3, WORDS, WORDS_MOVES)}
+WORDS_STEPS = replace(WORDS, name="words-steps", fuse_steps=True)
+"""``WORDS`` with one word per step, the action and the landing cell (``TextFormat.fuse_steps``): half the
+tokens, as the small transformer's compact tokens (lesson 6 measures it)."""
+
+FORMATS = {f.name: f for f in (PAPER, LLAMA3, WORDS, WORDS_MOVES, WORDS_STEPS)}
 """The formats by name, as configs give them."""
 
 
@@ -210,7 +235,8 @@ def word_fields(word: str) -> list[tuple[str, str]]:
 
     A cell word ``u1d2l0r2`` is its four wall distances; an end word (``TextFormat.end_word``)
     ``eT0.0u1d2l0r2`` is how the episode ended (``T``, ``C`` or ``TC``), its last reward and the same four
-    wall distances; a move word (``TextFormat.move_word``) ``mT0.0u1d2l0r2down`` the same plus the action.
+    wall distances; a move word (``TextFormat.move_word``) ``mT0.0u1d2l0r2down`` the same plus the action; a step
+    word (``TextFormat.step_word``) ``down>u1d2l0r2`` the action and the four distances.
     ``models.hf.fields_embedding_init`` starts such words' embeddings from these fields."""
     cell = re.fullmatch(CELL_WORD, word)
     if cell:
@@ -223,6 +249,10 @@ def word_fields(word: str) -> list[tuple[str, str]]:
     if move:
         how, reward, *walls, action = move.groups()
         return [("end", how), ("reward", reward), *zip("udlr", walls), ("action", action)]
+    step = re.fullmatch(rf"([a-z]+)>{CELL_WORD}", word)
+    if step:
+        action, *walls = step.groups()
+        return [("action", action), *zip("udlr", walls)]
     return []
 
 
@@ -243,8 +273,11 @@ def trial_text(trial: Trial, fmt: TextFormat = PAPER) -> str:
             parts.append(fmt.begin)
         if start:
             parts.append(fmt.message("observation", cells[trial.obs[t]]))
-        parts.append(fmt.message("action", fmt.action_words[int(trial.actions[t])]))
-        parts.append(fmt.message("observation", cells[trial.next_obs[t]]))
+        if fmt.fuse_steps:
+            parts.append(fmt.message("step", fmt.step_word(trial.actions[t], cells[trial.next_obs[t]])))
+        else:
+            parts.append(fmt.message("action", fmt.action_words[int(trial.actions[t])]))
+            parts.append(fmt.message("observation", cells[trial.next_obs[t]]))
         if trial.rewards[t] != 0:
             parts.append(fmt.message("reward", format_reward(trial.rewards[t])))
         if trial.truncated[t]:
@@ -316,6 +349,8 @@ class TextTokenizer:
         self._blocks: list[np.ndarray] = []
         self._block_of: dict[tuple[str, str], int] = {}
         self._cells: dict[tuple[int, int], np.ndarray] = {}
+        self._cell_texts: dict[tuple[int, int], list[str]] = {}
+        self._steps: dict[tuple[int, int], np.ndarray] = {}
         self._begin = self._block_id(("begin", ""), self._single_token(fmt.begin, "beginning"))
         self._end = self._block_id(("end", ""), self._single_token(fmt.end_of_episode, "end of episode"))
         self._truncated = self._block("edit", fmt.truncated_text)
@@ -359,12 +394,28 @@ class TextTokenizer:
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         return np.concatenate(self._blocks), starts, lengths
 
+    def cell_texts(self, nrow: int, ncol: int) -> list[str]:
+        """``fmt.cell_texts`` for this shape, computed once."""
+        key = (int(nrow), int(ncol))
+        if key not in self._cell_texts:
+            self._cell_texts[key] = self.fmt.cell_texts(*key)
+        return self._cell_texts[key]
+
     def cell_blocks(self, nrow: int, ncol: int) -> np.ndarray:
         """Block index of every cell's observation message on a map of this shape."""
         key = (int(nrow), int(ncol))
         if key not in self._cells:
-            self._cells[key] = np.array([self._block("observation", text) for text in self.fmt.cell_texts(*key)])
+            self._cells[key] = np.array([self._block("observation", text) for text in self.cell_texts(*key)])
         return self._cells[key]
+
+    def step_blocks(self, nrow: int, ncol: int) -> np.ndarray:
+        """``(4, cells)`` block index of every step word (action, landing cell) on a map of this shape
+        (``fuse_steps``)."""
+        key = (int(nrow), int(ncol))
+        if key not in self._steps:
+            self._steps[key] = np.array([[self._block("step", self.fmt.step_word(a, text)) for text in self.cell_texts(*key)]
+                                         for a in range(4)])
+        return self._steps[key]
 
     def _reward_blocks(self, rewards: np.ndarray) -> np.ndarray:
         values, inverse = np.unique(rewards, return_inverse=True)
@@ -375,13 +426,14 @@ class TextTokenizer:
         """Block index of an episode's end: the format's end marker, or the word naming the outcome."""
         if not self.fmt.end_names_outcome:
             return self._end
-        word = self.fmt.end_word(bool(terminated), bool(truncated), reward, self.fmt.cell_texts(*shape)[int(cell)])
+        word = self.fmt.end_word(bool(terminated), bool(truncated), reward, self.cell_texts(*shape)[int(cell)])
         return self._block("end", word)
 
     def _move_block(self, terminated: bool, truncated: bool, reward: float, cell: int, action: int,
                     shape: tuple[int, int]) -> int:
         """Block index of the word naming the move that ended an episode (``TextFormat.end_names_move``)."""
-        word = self.fmt.move_word(bool(terminated), bool(truncated), reward, self.fmt.cell_texts(*shape)[int(cell)], action)
+        word = self.fmt.move_word(bool(terminated), bool(truncated), reward, self.cell_texts(*shape)[int(cell)],
+                                  action)
         return self._block("move", word)
 
     @property
@@ -394,7 +446,8 @@ class TextTokenizer:
         """The trial's tokens, the position of every step's Q-values, and its per-step arrays."""
         check_contiguous(trial)
         n = len(trial)
-        columns = np.full((n, 8), -1, dtype=np.int64)  # begin, start cell, action, landing cell, reward, edit, end, move
+        # begin, start cell, action (or the step word), landing cell, reward, edit, end, move
+        columns = np.full((n, 8), -1, dtype=np.int64)
         if n:
             cells = self.cell_blocks(*trial.lake_map.shape)
             ends = trial.episode_ends
@@ -402,8 +455,11 @@ class TextTokenizer:
             first = start if self.fmt.begin_every_episode else np.arange(n) == 0
             columns[:, 0] = np.where(first, self._begin, -1)
             columns[:, 1] = np.where(start, cells[trial.obs], -1)
-            columns[:, 2] = self._actions[trial.actions]
-            columns[:, 3] = cells[trial.next_obs]
+            if self.fmt.fuse_steps:
+                columns[:, 2] = self.step_blocks(*trial.lake_map.shape)[trial.actions, trial.next_obs]
+            else:
+                columns[:, 2] = self._actions[trial.actions]
+                columns[:, 3] = cells[trial.next_obs]
             columns[:, 4] = self._reward_blocks(trial.rewards)
             columns[:, 5] = np.where(trial.truncated, self._truncated, -1)
             columns[:, 6] = np.where(ends, self._end, -1)
@@ -446,8 +502,11 @@ class TextTokenizer:
         ``prompt_tokens`` and these in turn give exactly ``encode(trial).tokens``."""
         if not 0 <= int(action) <= 3:
             raise ValueError(f"action {action} is not an action: actions are 0 (left), 1 (down), 2 (right), 3 (up)")
-        parts = [self._blocks[self._actions[int(action)]][self.prompt_length:],
-                 self._blocks[self.cell_blocks(*shape)[int(next_obs)]]]
+        if self.fmt.fuse_steps:
+            parts = [self._blocks[self.step_blocks(*shape)[int(action), int(next_obs)]]]
+        else:
+            parts = [self._blocks[self._actions[int(action)]][self.prompt_length:],
+                     self._blocks[self.cell_blocks(*shape)[int(next_obs)]]]
         if reward != 0:
             parts.append(self._blocks[self._block("reward", format_reward(reward))])
         if truncated:
@@ -501,6 +560,8 @@ class TextTokenizer:
             return ("end", word)
         if self.fmt.end_names_move and re.fullmatch(r"m(T|C|TC)-?\d+\.\d+(u\d+d\d+l\d+r\d+|\d+)[a-z]+", word):
             return ("move", word)
+        if self.fmt.fuse_steps and re.fullmatch(r"[a-z]+>(u\d+d\d+l\d+r\d+|\d+)", word):
+            return ("step", word)
         if word == self.fmt.truncated_text:
             return ("edit", word)
         if re.fullmatch(r"-?\d+\.\d+", word):
@@ -532,6 +593,14 @@ class TextTokenizer:
                 if current is None or content not in words:
                     raise ValueError(f"message {k}: action {content!r} without an observation before it, or not one of {list(words)}")
                 steps.append([current, words[content], 0.0, None, False, False])
+            elif role == "step" and self.fmt.fuse_steps:
+                word, _, cell = content.partition(">")
+                if current is None or word not in words:
+                    raise ValueError(f"message {k}: step {content!r} without an observation before it, or its action "
+                                     f"is not one of {list(words)}")
+                landed = self.fmt.cell_of(cell, *lake_map.shape)
+                steps.append([current, words[word], 0.0, landed, False, False])
+                current = landed
             elif role == "reward":
                 steps[-1][2] = float(content)
             elif role == "edit" and content == self.fmt.truncated_text:

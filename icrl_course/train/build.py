@@ -157,7 +157,8 @@ def build_network(model: TransformerModel | HFModel, seed: int = 0, device: str 
         tokenizer = tokenizer_for(model)
         shape = TransformerConfig(field_sizes=tokenizer.field_sizes, n_layer=model.n_layer, n_head=model.n_head,
                                   n_embd=model.n_embd, mlp_ratio=model.mlp_ratio, dropout=model.dropout,
-                                  cell_relations=model.cell_relations, goal_relation=model.goal_relation)
+                                  cell_relations=model.cell_relations, goal_relation=model.goal_relation,
+                                  rope_base=model.rope_base)
         return TransformerQNetwork(QTransformer(shape, seed=seed), tokenizer).to(device)
     from icrl_course.models.hf import AdapterConfig, HFQNetwork, load_causal_lm
 
@@ -222,4 +223,4 @@ def model_source(model: HFModel, seed: int) -> Iterator[str]:
         yield str(build_tiny_llama(folder, FORMATS[model.format], hidden_size=model.tiny_hidden_size,
                                    num_layers=model.tiny_layers, num_heads=model.tiny_heads,
                                    num_kv_heads=model.tiny_kv_heads or None, mlp_ratio=model.tiny_mlp_ratio, seed=seed,
-                                   embedding_init=model.tiny_embedding_init))
+                                   embedding_init=model.tiny_embedding_init, rope_theta=model.tiny_rope_theta))

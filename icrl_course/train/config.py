@@ -89,6 +89,10 @@ class TransformerModel:
     """Hidden width of each MLP as a multiple of ``n_embd``."""
     dropout: float = 0.0
     """Dropout probability inside the transformer during updates (0 is usual for DQN)."""
+    rope_base: float = 10_000.0
+    """Base of the rotary positions' frequencies (``TransformerConfig.rope_base``). A larger base gives more
+    slowly turning pairs of dimensions, in which a token can match an earlier one by content alone, however far
+    back (Llama 3 uses 500,000)."""
 
     def __post_init__(self) -> None:
         need = _checker(self, "model.")
@@ -100,6 +104,7 @@ class TransformerModel:
         need(self.n_embd % (2 * self.n_head) == 0, "n_embd",
              f"it must be a multiple of 2 * n_head = {2 * self.n_head} (rotary positions rotate pairs)")
         need(0.0 <= self.dropout < 1.0, "dropout", "a probability in [0, 1)")
+        need(self.rope_base > 1.0, "rope_base", "use a number above 1, e.g. 10000 (the default) or 500000")
         need(self.cell_relations or not self.goal_relation, "goal_relation",
              "it is one more relation of cell_relations: set model.cell_relations=true too, or goal_relation=false")
 
@@ -114,7 +119,8 @@ class HFModel:
     ``tiny``: a really small Llama with a tokenizer for ``format``, built from ``seed`` (``tiny_*`` set its size)."""
     format: str = "words"
     """How trials are written (``tokenize.text``): ``paper`` (the paper's chat text, exactly), ``llama3`` (with
-    Llama 3's chat-template spacing) or ``words`` (about two tokens per step, for small models)."""
+    Llama 3's chat-template spacing), ``words`` (about two tokens per step, for small models), or its variants
+    ``words-moves`` (one more word per episode end) and ``words-steps`` (one word per step)."""
     adapter: str = "full"
     """What trains: ``ia3`` (the paper's), ``lora``, or ``full`` (every weight; for small models)."""
     target_modules: list | None = None
@@ -139,6 +145,9 @@ class HFModel:
     values between heads (grouped-query attention, as Llama 3 8B: 8 for 32 heads)."""
     tiny_mlp_ratio: int = 4
     """Width of the tiny Llama's gated MLP as a multiple of ``tiny_hidden_size``."""
+    tiny_rope_theta: float = 10_000.0
+    """The tiny Llama's rotary base (``LlamaConfig`` ``rope_theta``; Llama 3 uses 500,000): see the transformer's
+    ``rope_base``."""
     tiny_embedding_init: str = "random"
     """How the tiny Llama's word embeddings start: ``random`` (Llama's own init) or ``fields`` (cell and end words
     as sums of one vector per wall distance, outcome and reward, as lesson 5's transformer embeds its tokens;
@@ -172,6 +181,7 @@ class HFModel:
         need(self.tiny_embedding_init in EMBEDDING_INITS, "tiny_embedding_init", f"choose one of {list(EMBEDDING_INITS)}")
         need(self.tiny_embedding_init == "random" or FORMATS[self.format].cells == "walls", "tiny_embedding_init",
              f"'fields' needs cells written as wall distances (format 'words'), not format {self.format!r}")
+        need(self.tiny_rope_theta > 1.0, "tiny_rope_theta", "use a number above 1, e.g. 10000 (the default) or 500000")
         need(self.dtype in ("auto", "float32", "bfloat16"), "dtype", "choose 'auto', 'float32' or 'bfloat16'")
         need(self.attn_implementation in ("sdpa", "eager"), "attn_implementation", "choose 'sdpa' or 'eager'")
         need(self.init_from == self.init_from.strip(), "init_from",
