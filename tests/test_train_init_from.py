@@ -68,6 +68,8 @@ def test_a_model_on_another_base_or_not_trained_whole_is_refused_naming_the_fiel
     _, path = exported_base(tmp_path)
     with pytest.raises(ConfigError, match=r"model.init_from=.*another base \(tiny_hidden_size: 16 there, 32 here\)"):
         check_run(TrainConfig(model=replace(BASE, tiny_hidden_size=32, init_from=path)))
+    with pytest.raises(ConfigError, match=r"another base \(tiny_rope_theta: 10000.0 there, 500000.0 here\)"):
+        check_run(TrainConfig(model=replace(BASE, tiny_rope_theta=500_000.0, init_from=path)))  # positions differ
     adapted = build_network(replace(BASE, adapter="ia3"), seed=0)
     save_model(tmp_path / "ia3", adapted.trainable(), {"model": asdict(replace(BASE, adapter="ia3")), "seed": 0})
     with pytest.raises(ConfigError, match=r"it is a hf with adapter='ia3' model, but a run starts only from"):

@@ -29,9 +29,10 @@ TINY_MAX_SIDE = 9
 """The tiny Llama's word vocabulary covers maps of up to this many rows and columns (``build_tiny_llama``)."""
 LARGEST_LR = 1.0
 """Learning rates above this are refused: an AdamW step moves every weight by about ``lr``."""
-BASE_FIELDS = ("model", "format", "tiny_hidden_size", "tiny_layers", "tiny_heads", "tiny_kv_heads", "tiny_mlp_ratio")
-"""Fields of an ``hf`` model section that decide the base network's shape and vocabulary: a run that starts
-from another model's weights (``init_from``) must share them with it."""
+BASE_FIELDS = ("model", "format", "tiny_hidden_size", "tiny_layers", "tiny_heads", "tiny_kv_heads", "tiny_mlp_ratio",
+               "tiny_rope_theta")
+"""Fields of an ``hf`` model section that decide the base network's shape, vocabulary and rotary positions: a run
+that starts from another model's weights (``init_from``) must share them with it."""
 
 
 def tokenizer_for(model: TransformerModel | HFModel, hf_tokenizer=None):
