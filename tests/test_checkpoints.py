@@ -44,6 +44,14 @@ def test_the_rotary_base_of_the_model_section_is_built_and_loads_back(tmp_path):
         torch.testing.assert_close(slowest, torch.tensor(500_000.0 ** -0.75))
 
 
+def test_direction_relations_are_built_and_load_back(tmp_path):
+    network, _, _ = exported(tmp_path, cell_relations=True, direction_relations=True)
+    loaded, spec = load_network(tmp_path / "m")
+    assert spec["model"]["direction_relations"] and loaded.model.config.direction_relations
+    assert loaded.model.relation_bias.shape == (10, 1, 2)
+    assert torch.equal(loaded.trainable()["relation_bias"], network.trainable()["relation_bias"])
+
+
 def test_the_shipped_checkpoint_loads_by_name_as_an_agent():
     assert "paper-small" in available()
     agent = load_agent("paper-small", reset_context_every_episode=True)

@@ -1,6 +1,7 @@
 """The small transformer Q-network: shapes, causality (also across packed trials), KV cache, limits, config."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from icrl_course.dqn import DQNConfig, make_target, polyak_update, sequence_dqn_
 from icrl_course.envs import LakeMap
 from icrl_course.models.transformer import (RELATIONS, KVCache, QTransformer, TransformerConfig,
                                             attention_with_learned_mask, cell_relations, goal_relation,
-                                            relation_biases, step_episodes)
+                                            relation_biases, relation_codes, step_episodes)
 from icrl_course.tokenize import ContextTooLongError, pack
 from icrl_course.tokenize.compact import AFTER_TERMINATED, AFTER_TRUNCATED, STEP, TRIAL_START, CompactTokenizer
 from icrl_course.trials import Trial
@@ -178,6 +179,39 @@ def test_cell_relations_by_hand():
     assert rel[:, 4].sum() == 0  # the closing token has no cell, so relates to nothing
 
 
+def test_direction_relations_by_hand():
+    # The hand trial above: tokens stand on (0,0), (0,1), (0,0), (0,1) and none, and arrived at none, (0,1), the
+    # hole (1,1), (0,1) and (0,0). Directions compare the key's arrival with the query's cell, row and column.
+    none = 256
+    cells = torch.tensor([[0, 1, 0, 1, none]])
+    rel = cell_relations(cells, cells, torch.tensor([[none, 0, 1, 0, 1]]), torch.tensor([[none, 1, 17, 1, 0]]), none,
+                         16, directions=True)[0]
+    assert rel.shape == (10, 5, 5)
+    assert torch.equal(rel[:6], cell_relations(cells, cells, torch.tensor([[none, 0, 1, 0, 1]]),
+                                               torch.tensor([[none, 1, 17, 1, 0]]), none, 16)[0])
+    above, below, left, right = rel[6:]
+    assert above.sum() == 0  # nothing arrived in row -1
+    # from (0,0): the hole (1,1) lies a row below; (0,1) a column right (tokens 1, 2 and 3); (0,0) is no direction
+    assert below[0].tolist() == [0, 0, 1, 0, 0] and right[0].tolist() == [0, 1, 1, 1, 0] and left[0].sum() == 0
+    # from (0,1): the hole is straight below, (0,0) a column left (token 4); token 0 arrived nowhere
+    assert below[1].tolist() == [0, 0, 1, 0, 0] and right[1].sum() == 0 and left[1].tolist() == [0, 0, 0, 0, 1]
+    assert rel[6:, 4].sum() == 0  # the closing token has no cell
+
+
+def test_relation_codes_by_hand():
+    weights, table = relation_codes(RELATIONS[:6])
+    # one digit per group: same (x1), left (x2), the side arrived next to (x4: 1 + which side)
+    assert weights.tolist() == [1, 2, 4, 8, 12, 16] and table.shape == (20, 6)
+    assert table[0].sum() == 0 and table[1 + 2 + 8].tolist() == [1, 1, 0, 1, 0, 0]
+    weights, table = relation_codes(RELATIONS[:6] + RELATIONS[7:])
+    # then a row digit (x20: 1 above, 2 below) and a column digit (x60: 1 left, 2 right)
+    assert weights.tolist() == [1, 2, 4, 8, 12, 16, 20, 40, 60, 120] and table.shape == (180, 10)
+    assert table[1 + 40 + 120].tolist() == [1, 0, 0, 0, 0, 0, 0, 1, 0, 1]
+    weights, table = relation_codes(RELATIONS)  # the goal digit (x20) comes before the directions (x40, x120)
+    assert weights.tolist()[6:] == [20, 40, 80, 120, 240] and table.shape == (360, 11)
+    assert table[20 + 80 + 120].tolist() == [0] * 6 + [1, 0, 1, 1, 0]
+
+
 def test_relation_biases_by_hand():
     # The hand trial of test_cell_relations_by_hand, causal attention, 2 layers x 2 heads of distinct biases.
     none = 256
@@ -185,7 +219,7 @@ def test_relation_biases_by_hand():
     rel = cell_relations(cells, cells, torch.tensor([[none, 0, 1, 0, 1]]), torch.tensor([[none, 1, 17, 1, 0]]), none, 16)
     bias = (torch.arange(6 * 2 * 2, dtype=torch.float32).view(6, 2, 2) + 1).requires_grad_()
     allowed = torch.ones(5, 5, dtype=torch.bool).tril()[None, None]
-    masks = relation_biases(rel, bias, allowed)
+    masks = relation_biases(rel, bias, allowed, RELATIONS[:6])
     assert len(masks) == 2 and masks[0].shape == (1, 2, 5, 5)
     for layer, head in ((0, 0), (1, 1)):
         m = masks[layer][0, head]
@@ -203,6 +237,13 @@ def test_relation_biases_by_hand():
     counts = (rel[0] & allowed[0, 0]).sum(dim=(1, 2)).float()
     assert counts[:2].tolist() == [6.0, 2.0]
     assert torch.equal(bias.grad, counts[:, None, None].expand(6, 2, 2))
+    # with the four directions (codes past a byte), still the dense definition
+    rel = cell_relations(cells, cells, torch.tensor([[none, 0, 1, 0, 1]]), torch.tensor([[none, 1, 17, 1, 0]]), none,
+                         16, directions=True)
+    bias = torch.randn(10, 2, 2, generator=torch.Generator().manual_seed(3))
+    masks = relation_biases(rel, bias, allowed, RELATIONS[:6] + RELATIONS[7:])
+    dense = torch.einsum("rqk,rlh->lhqk", rel[0].float(), bias).masked_fill(~allowed[0, 0], -torch.inf)
+    assert torch.allclose(torch.stack([m[0] for m in masks]), dense, atol=1e-6)
 
 
 def test_attention_with_a_learned_mask_by_hand():
@@ -255,8 +296,13 @@ def test_a_cell_name_is_not_embedded_and_zero_relation_biases_change_nothing():
     assert not torch.allclose(related(tokens), plain(without_name), atol=1e-3)
 
 
-def test_packed_trials_with_cell_relations_match_running_alone():
-    model = QTransformer(REL, seed=0).eval()
+DIRS = replace(REL, direction_relations=True)
+ALL = replace(REL, direction_relations=True, goal_relation=True)
+
+
+@pytest.mark.parametrize("config", [REL, DIRS, ALL], ids=["cells", "directions", "directions+goal"])
+def test_packed_trials_with_cell_relations_match_running_alone(config):
+    model = QTransformer(config, seed=0).eval()
     with torch.no_grad():
         model.relation_bias.normal_(0.0, 2.0, generator=torch.Generator().manual_seed(1))
     first, second = REL_TOK.encode(TRIAL), REL_TOK.encode(TRIAL.episode_slice(1))
@@ -268,12 +314,14 @@ def test_packed_trials_with_cell_relations_match_running_alone():
         assert torch.allclose(q[0, row_part][:len(alone)], alone, atol=1e-5)
 
 
-def test_the_cache_grows_its_cells_with_its_keys():
-    model = QTransformer(REL, seed=0).eval()
+@pytest.mark.parametrize("config", [REL, DIRS, ALL], ids=["cells", "directions", "directions+goal"])
+def test_the_cache_grows_its_cells_with_its_keys(config):
+    model = QTransformer(config, seed=0).eval()
     with torch.no_grad():
         model.relation_bias[:, 1].fill_(1.5)
+        model.relation_bias[6:].normal_(0.0, 2.0, generator=torch.Generator().manual_seed(2))
     tokens = torch.from_numpy(np.tile(REL_TOK.encode(TRIAL).tokens[:-1], 6))[None]  # 36 tokens, one trial start
-    cache = KVCache(REL, 1, capacity=4, no_cell=model.no_cell)
+    cache = KVCache(config, 1, capacity=4, no_cell=model.no_cell)
     steps = torch.cat([model(tokens[:, t:t + 1], cache=cache) for t in range(tokens.shape[1])], dim=1)
     assert cache.cells.shape[2] >= tokens.shape[1]
     assert torch.allclose(steps, model(tokens), atol=1e-5)
@@ -309,7 +357,7 @@ def test_step_episodes_by_hand():
 
 def test_the_model_reads_the_goal_relation_from_its_tokens():
     model = QTransformer(GOAL, seed=0).eval()
-    assert model.relation_bias.shape == (7, 2, 2) and GOAL.relations == RELATIONS
+    assert model.relation_bias.shape == (7, 2, 2) and GOAL.relations == RELATIONS[:7]
     with torch.no_grad():
         model.relation_bias[-1, 1, 0] = 2.5  # only "step of a won episode", layer 1, head 0
     tokens = torch.from_numpy(REL_TOK.encode(WON_TRIAL).tokens)[None]
@@ -358,3 +406,7 @@ def test_goal_relation_needs_cell_relations():
     with pytest.raises(ValueError, match="cell_relations=True"):
         TransformerConfig(field_sizes=REL_TOK.field_sizes, goal_relation=True)
     assert TransformerConfig(field_sizes=REL_TOK.field_sizes, cell_relations=True).relations == RELATIONS[:6]
+    with pytest.raises(ValueError, match="cell_relations=True"):
+        TransformerConfig(field_sizes=REL_TOK.field_sizes, direction_relations=True)
+    assert ALL.relations == RELATIONS and DIRS.relations == RELATIONS[:6] + RELATIONS[7:]
+    assert QTransformer(ALL, seed=0).relation_bias.shape == (11, 2, 2)

@@ -30,7 +30,8 @@ def test_episode_discount_needs_one_step_targets():
     ({"kind": "transformer"}, "n_head", 0), ({"kind": "transformer"}, "edge_cap", 0),
     ({"kind": "transformer"}, "dropout", 1.0), ({"kind": "transformer"}, "relative_cap", -1),
     ({"kind": "transformer"}, "cell_relations", 1), ({"kind": "transformer"}, "goal_relation", True),
-    ({"kind": "transformer", "cell_relations": True}, "goal_relation", "yes"), ({"kind": "hf"}, "adapter", "prefix"), ({"kind": "hf"}, "format", "yaml"),
+    ({"kind": "transformer", "cell_relations": True}, "goal_relation", "yes"),
+    ({"kind": "transformer", "cell_relations": True}, "direction_relations", 1), ({"kind": "hf"}, "adapter", "prefix"), ({"kind": "hf"}, "format", "yaml"),
     ({"kind": "hf"}, "dtype", "fp8"), ({"kind": "hf"}, "tiny_heads", 0), ({"kind": "hf"}, "target_modules", []),
     ({"kind": "hf"}, "tiny_kv_heads", 3), ({"kind": "hf"}, "tiny_kv_heads", -1), ({"kind": "hf"}, "tiny_mlp_ratio", 0),
     ({"kind": "hf"}, "tiny_embedding_init", "xavier"), ({"kind": "hf", "format": "paper"}, "tiny_embedding_init", "fields"),
@@ -45,6 +46,9 @@ def test_goal_relation_says_it_needs_cell_relations():
                                           r"cell_relations: set model.cell_relations=true too"):
         TrainConfig(model={"kind": "transformer", "goal_relation": True})
     assert TrainConfig(model={"kind": "transformer", "cell_relations": True, "goal_relation": True}).model.goal_relation
+    with pytest.raises(ConfigError, match=r"^model.direction_relations=True is invalid: they are more relations of "
+                                          r"cell_relations: set model.cell_relations=true too"):
+        TrainConfig(model={"kind": "transformer", "direction_relations": True})
 
 
 def test_the_model_section_says_which_kind_and_an_unknown_kind_is_refused():

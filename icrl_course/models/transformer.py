@@ -24,7 +24,9 @@ left the query's cell; the key arrived next to the query): names are
 compared, never embedded, so they mean the same on maps larger than the
 training maps (``cell_relations`` says which relations and why). With
 ``goal_relation`` one more: the key's step belongs to an earlier episode of
-the trial that reached the goal (``goal_relation`` says why).
+the trial that reached the goal (``goal_relation`` says why). With
+``direction_relations`` four more: the key's step arrived in a row above or
+below the query's cell, in a column left or right of it, however far.
 
 Positions are rotary (RoPE): attention depends on how far apart two tokens
 are, not on where they sit, so a trial longer than those seen in training
@@ -76,6 +78,9 @@ class TransformerConfig:
     """With ``cell_relations``: one more relation, "the key's step was taken in an earlier episode that reached the
     goal" (``goal_relation``), read from the tokens' ``kind`` and ``prev_reward`` fields; the goal's reward is the
     tokenizer's last ``reward_values`` entry."""
+    direction_relations: bool = False
+    """With ``cell_relations``: four more relations, the key's step arrived in a row above or below the query's
+    cell, in a column left or right of it (``cell_relations(directions=True)``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_sizes", tuple(int(s) for s in self.field_sizes))
@@ -98,6 +103,9 @@ class TransformerConfig:
         if self.goal_relation and not self.cell_relations:
             raise ValueError("TransformerConfig.goal_relation is one more relation of cell_relations: set "
                              "cell_relations=True too")
+        if self.direction_relations and not self.cell_relations:
+            raise ValueError("TransformerConfig.direction_relations are more relations of cell_relations: set "
+                             "cell_relations=True too")
         if self.goal_relation and len(self.field_sizes) <= FIELDS.index("kind") + len(CELL_ID_FIELDS):
             raise ValueError("TransformerConfig.goal_relation reads the compact tokens' kind and prev_reward fields: "
                              "build field_sizes with CompactTokenizer(cell_ids=True)")
@@ -105,7 +113,9 @@ class TransformerConfig:
     @property
     def relations(self) -> tuple[str, ...]:
         """The names of the relations this model's attention biases (``RELATIONS``, in order)."""
-        return RELATIONS[:len(RELATIONS) - (not self.goal_relation)] if self.cell_relations else ()
+        if not self.cell_relations:
+            return ()
+        return CELL_RELATIONS + GOAL_RELATIONS * self.goal_relation + DIRECTION_RELATIONS * self.direction_relations
 
     @property
     def head_dim(self) -> int:
@@ -155,37 +165,59 @@ class FieldEmbedding(nn.Module):
 NEIGHBOURS = ((0, -1), (1, 0), (0, 1), (-1, 0))
 """(row, column) steps of actions 0-3 (left, down, right, up), for the neighbour relations."""
 RELATIONS = ("same cell", "left this cell", "arrived left", "arrived below", "arrived right", "arrived above",
-             "step of a won episode")
-"""The relations of ``cell_relations`` and, last, of ``goal_relation``, in order."""
-SIDES = len(NEIGHBOURS) + 1
-RELATION_CODES = torch.tensor([[code % 2, code // 2 % 2] + [float(code // 4 % SIDES == 1 + a) for a in range(len(NEIGHBOURS))]
-                               + [float(code // (4 * SIDES))] for code in range(8 * SIDES)])
-"""Row ``same + 2 * left + 4 * side + 20 * won``: which ``RELATIONS`` hold for a pair (``side`` 0, or 1 + the
-neighbour side: a key arrives at one tile, so next to the query on one side at most)."""
-RELATION_WEIGHTS = (1, 2) + tuple(4 * (a + 1) for a in range(len(NEIGHBOURS))) + (4 * SIDES,)
-"""What each relation adds to a pair's row of ``RELATION_CODES``."""
+             "step of a won episode", "arrived in a row above", "arrived in a row below", "arrived in a column left",
+             "arrived in a column right")
+"""Every relation, in order: ``cell_relations``'s six, ``goal_relation``'s and ``direction_relations``'s four."""
+CELL_RELATIONS, GOAL_RELATIONS, DIRECTION_RELATIONS = RELATIONS[:6], RELATIONS[6:7], RELATIONS[7:]
+RELATION_GROUPS = (("same cell",), ("left this cell",), ("arrived left", "arrived below", "arrived right", "arrived above"),
+                   ("step of a won episode",), ("arrived in a row above", "arrived in a row below"),
+                   ("arrived in a column left", "arrived in a column right"))
+"""Relations that exclude each other share a group: a key arrives at one tile, so next to the query on one side
+at most, and in a row above, below or neither."""
 
 
-def relation_biases(relations: torch.Tensor, relation_bias: torch.Tensor, allowed: torch.Tensor) -> list[torch.Tensor]:
+def relation_codes(names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(weights, table)`` for the relations ``names`` (in ``RELATIONS`` order): a pair's code is the sum of
+    ``weights`` over the relations it holds (``(R,)`` ints), and row ``code`` of ``table`` (``(codes, R)``) says
+    which relations those are.
+
+    The code is a mixed-radix number, one digit per group of ``RELATION_GROUPS`` in use: 0 when none of the
+    group holds, else 1 + which one does. With ``cell_relations`` alone the codes run to 20, 40 with the goal
+    relation (the numbering every shipped checkpoint was trained with).
+    """
+    groups = [g for g in RELATION_GROUPS if g[0] in names]
+    weights, stride, digits = [], 1, []
+    for group in groups:
+        weights += [stride * (i + 1) for i in range(len(group))]
+        digits.append((stride, len(group) + 1))
+        stride *= len(group) + 1
+    code = torch.arange(stride)[:, None]
+    columns = [(code // s) % radix == i + 1 for (s, radix), group in zip(digits, groups) for i in range(len(group))]
+    return torch.tensor(weights), torch.cat(columns, dim=1).float()
+
+
+def relation_biases(relations: torch.Tensor, relation_bias: torch.Tensor, allowed: torch.Tensor,
+                    names: tuple[str, ...] = CELL_RELATIONS) -> list[torch.Tensor]:
     """Each layer's float attention mask, ``(B, H, Lq, Lk)``: each head's summed bias for every pair of tokens
     that may attend (``allowed``, boolean, broadcastable to ``(B, 1, Lq, Lk)``), -inf for the others; from the
-    ``(B, R, Lq, Lk)`` relations and the ``(R, n_layer, H)`` learned biases (R: 6, or 7 with ``goal_relation``).
+    ``(B, R, Lq, Lk)`` relations named ``names`` (``TransformerConfig.relations``) and the ``(R, n_layer, H)``
+    learned biases.
 
     Most pairs relate in no way. So each allowed pair's combination of relations is numbered (a row of
-    ``RELATION_CODES``), the summed biases of the pairs that have one are looked up, and they are written into
+    ``relation_codes``), the summed biases of the pairs that have one are looked up, and they are written into
     the blocked-or-zero mask laid out as attention wants it: far less work than a product over every pair,
     forward and backward. One tensor per layer rather than one stack: a stack of all layers' masks is so
     large that the allocator maps fresh pages for it at every call, which costs more than filling it.
     """
-    n = relations.shape[1]
-    weights = torch.tensor(RELATION_WEIGHTS[:n], dtype=torch.uint8, device=relations.device)
-    codes = (relations * weights[:, None, None]).sum(dim=1, dtype=torch.uint8)  # (B, Lq, Lk): the row numbers
+    weights, table = relation_codes(names)
+    small = len(table) <= 256  # the codes of cell_relations and goal_relation fit a byte, those of directions not
+    dtype = torch.uint8 if small else torch.int16
+    codes = (relations * weights.to(relations.device, dtype)[:, None, None]).sum(dim=1, dtype=dtype)  # (B, Lq, Lk)
     codes = codes * allowed[:, 0]  # a pair that may not attend keeps its -inf
     batch, queries, keys = codes.shape
     b, q, k = codes.nonzero(as_tuple=True)
     layers, heads = relation_bias.shape[1:]
-    rows = 4 * SIDES * (2 if n > 6 else 1)  # the codes that can occur: the same table as ever without goal_relation
-    table = RELATION_CODES[:rows, :n].to(relation_bias) @ relation_bias.flatten(1)  # (codes, n_layer * H)
+    table = table.to(relation_bias) @ relation_bias.flatten(1)  # (codes, n_layer * H)
     values = table[codes[b, q, k].long()].T  # (n_layer * H, pairs)
     # where each related pair sits in a contiguous (B, H, Lq, Lk) mask, for each head
     pair = (b * heads * queries + q) * keys + k
@@ -200,8 +232,9 @@ def relation_biases(relations: torch.Tensor, relation_bias: torch.Tensor, allowe
 
 
 def cell_relations(query_cells: torch.Tensor, key_cells: torch.Tensor, key_left: torch.Tensor,
-                   key_arrived: torch.Tensor, none: int, width: int) -> torch.Tensor:
-    """The relations of ``TransformerConfig.cell_relations``, ``(B, 6, Lq, Lk)`` booleans (``RELATIONS``).
+                   key_arrived: torch.Tensor, none: int, width: int, directions: bool = False) -> torch.Tensor:
+    """The relations of ``TransformerConfig.cell_relations``, ``(B, 6, Lq, Lk)`` booleans (``RELATIONS``), and
+    with ``directions`` those of ``direction_relations`` after them (``(B, 10, Lq, Lk)``).
 
     Cells are named ``row * width + col`` (``CompactTokenizer(cell_ids=True)``); ``none`` names no cell.
 
@@ -212,8 +245,11 @@ def cell_relations(query_cells: torch.Tensor, key_cells: torch.Tensor, key_left:
       (0 left, 1 down, 2 right, 3 up): what is known about the tile that action ``a`` would reach, a hole
       fallen into, the goal, or a cell walked on. Neighbours off the map are never arrived at.
 
+    * ``[:, 6:8]`` (``directions``) the key's step arrived in a row above or below the query's, ``[:, 8:10]``
+      in a column left or right of it, however far: where the goal, a hole or a walked cell lies from here.
+
     Why relations and not embedded names: a name's embedding is only trained for the cells of the training
-    maps, while equality and adjacency mean the same on a map of any size.
+    maps, while equality, adjacency and direction mean the same on a map of any size.
     """
     query = query_cells[:, :, None]
     has_cell = query != none
@@ -223,6 +259,11 @@ def cell_relations(query_cells: torch.Tensor, key_cells: torch.Tensor, key_left:
         row, col = rows + d_row, cols + d_col
         inside = has_cell & (row >= 0) & (col >= 0) & (col < width)
         relations.append(inside & ((row * width + col) == key_arrived[:, None, :]))
+    if directions:
+        arrived = has_cell & (key_arrived[:, None, :] != none)
+        key_rows, key_cols = key_arrived[:, None, :] // width, key_arrived[:, None, :] % width
+        relations += [arrived & (key_rows < rows), arrived & (key_rows > rows),
+                      arrived & (key_cols < cols), arrived & (key_cols > cols)]
     return torch.stack(relations, dim=1)
 
 
@@ -582,7 +623,8 @@ class QTransformer(nn.Module):
         if attention_mask is None:  # plain causal attention, or (with a cache) every cached token
             length, keys = cells.shape[1], key_cells.shape[1]
             attention_mask = torch.ones(length, keys, dtype=torch.bool, device=cells.device).tril(keys - length)[None, None]
-        relations = cell_relations(cells, key_cells, key_left, key_arrived, none, math.isqrt(none))
+        relations = cell_relations(cells, key_cells, key_left, key_arrived, none, math.isqrt(none),
+                                   self.config.direction_relations)
         if self.config.goal_relation:
             kind = self.embed.field(input_ids, FIELDS.index("kind"))
             reward = self.embed.field(input_ids, FIELDS.index("prev_reward"))
@@ -594,8 +636,9 @@ class QTransformer(nn.Module):
                 episodes_won = torch.zeros(episode.shape[0], episode.shape[1] + 1, dtype=torch.bool, device=kind.device)
                 note_won(episodes_won, step_episode, won)
                 won_relation = goal_relation(episode, step_episode, episodes_won)
-            relations = torch.cat([relations, won_relation], dim=1)
-        return relation_biases(relations, self.relation_bias.to(self.head.weight.dtype), attention_mask)
+            relations = torch.cat([relations[:, :6], won_relation, relations[:, 6:]], dim=1)
+        return relation_biases(relations, self.relation_bias.to(self.head.weight.dtype), attention_mask,
+                               self.config.relations)
 
     def q_values(self, batch: StepBatch) -> torch.Tensor:
         """Q-values at every step of a packed batch, ``(B, N, 4)``: what ``dqn`` needs."""

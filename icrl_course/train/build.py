@@ -159,6 +159,7 @@ def build_network(model: TransformerModel | HFModel, seed: int = 0, device: str 
         shape = TransformerConfig(field_sizes=tokenizer.field_sizes, n_layer=model.n_layer, n_head=model.n_head,
                                   n_embd=model.n_embd, mlp_ratio=model.mlp_ratio, dropout=model.dropout,
                                   cell_relations=model.cell_relations, goal_relation=model.goal_relation,
+                                  direction_relations=model.direction_relations,
                                   rope_base=model.rope_base)
         return TransformerQNetwork(QTransformer(shape, seed=seed), tokenizer).to(device)
     from icrl_course.models.hf import AdapterConfig, HFQNetwork, load_causal_lm

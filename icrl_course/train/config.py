@@ -79,6 +79,11 @@ class TransformerModel:
     other visit of a cell in one hop, however long the path. Measured in lesson 5 (three seeds, val maps): it
     returned to a found goal slightly more often but found it less often, so episode 10 on 6-7 x 6-7 maps did
     not move; the shipped configs leave it off."""
+    direction_relations: bool = False
+    """With ``cell_relations``: four more relations, "the key's step arrived in a row above / below, a column left /
+    right of this cell", however far (``models.transformer.cell_relations``): where the goal, a hole or the cells
+    walked on lie from here, which means the same on a map of any size, for finding a goal far from the start
+    and the unexplored side of a larger map."""
     n_layer: int = 3
     """Transformer blocks."""
     n_head: int = 4
@@ -107,6 +112,8 @@ class TransformerModel:
         need(self.rope_base > 1.0, "rope_base", "use a number above 1, e.g. 10000 (the default) or 500000")
         need(self.cell_relations or not self.goal_relation, "goal_relation",
              "it is one more relation of cell_relations: set model.cell_relations=true too, or goal_relation=false")
+        need(self.cell_relations or not self.direction_relations, "direction_relations",
+             "they are more relations of cell_relations: set model.cell_relations=true too, or direction_relations=false")
 
 
 @dataclass(frozen=True)
