@@ -343,3 +343,59 @@ def test_fields_init_writes_cell_and_end_words_as_sums_of_field_vectors(tmp_path
         torch.testing.assert_close(fields(word), random(word))
     with pytest.raises(ValueError, match="'fields' needs a format that writes cells as wall distances"):
         build_tiny_llama(tmp_path / "paper", PAPER, embedding_init="fields")
+
+
+# ---------------------------------------------------------------- the next-token loss
+def test_the_next_token_loss_predicts_the_environments_words_and_nothing_else(tmp_path):
+    from icrl_course.envs import LakeMap
+    from icrl_course.trials import Trial
+
+    qnet = network(build_tiny_llama(tmp_path, WORDS, seed=0), fmt=WORDS)
+    lake = LakeMap.from_rows(["SFF", "FHF", "FFG"])
+    # right (lands on (0,1)), down into the hole; then down, cut by the step limit
+    trial = Trial.from_steps(lake, [(0, 2, 0.0, 1, False, False), (1, 1, 0.0, 4, True, False),
+                                    (0, 1, 0.0, 3, False, True)])
+    # <trial> u0d2l0r2 right u0d2l1r1 down u1d1l1r1 eT0.0u1d1l1r1 u0d2l0r2 down u1d1l0r2 ... eC0.0u1d1l0r2
+    encoded = qnet.encode(trial)
+    vocab = qnet.tokenizer.tokenizer.convert_ids_to_tokens(encoded.tokens.tolist())
+    assert [vocab[p + 1] for p in encoded.q_positions] == ["right", "down", "down"]
+    # every token but the first and the agent's three actions is predicted, from the token before it
+    targets = ["u0d2l0r2", "u0d2l1r1", "u1d1l1r1", "eT0.0u1d1l1r1", "u0d2l0r2", "u1d1l0r2", "...", "eC0.0u1d1l0r2"]
+    before = [p for p in range(len(vocab) - 1) if p not in set(encoded.q_positions.tolist())]
+    assert [vocab[p + 1] for p in before] == targets
+    second = qnet.encode(trial.episode_slice(0))
+    batch = pack([encoded, second, encoded], 24, pad_id=qnet.pad_id)
+    assert (len(encoded), len(second), batch.input_ids.shape[0]) == (12, 7, 2)  # rows of 12 + 7 and of 12 + padding
+    with torch.no_grad():
+        q, loss = qnet(batch, next_token_loss=True)
+        logits = qnet.logits(batch).log_softmax(-1)
+    torch.testing.assert_close(q, qnet(batch))
+    # by hand: each trial alone, at the positions above (the second trial, its first episode: 7 tokens, 4 predicted)
+    picked = []
+    for row, start, positions, tokens in ((0, 0, before, encoded.tokens), (0, len(encoded), before[:4], second.tokens),
+                                          (1, 0, before, encoded.tokens)):
+        picked += [-logits[row, start + p, int(tokens[p + 1])] for p in positions]
+    assert len(picked) == 8 + 4 + 8
+    torch.testing.assert_close(loss, torch.stack(picked).mean())
+
+
+def test_the_next_token_loss_trains_through_the_update_and_only_a_language_model_takes_it(tmp_path):
+    from icrl_course.train.config import ConfigError, TrainConfig
+    from icrl_course.train.loop import dqn_update
+
+    qnet = network(build_tiny_llama(tmp_path, WORDS, seed=0), fmt=WORDS)
+    maps = MapDistribution.paper().sample_many(2, seed=3)
+    played = run_trials(qnet.agent(epsilon=1.0), maps, episodes=2, seed=1, max_episode_steps=6).trials
+    batch = pack([qnet.encode(t) for t in played], 200, pad_id=qnet.pad_id)
+    target = qnet.make_target()
+    optimizer = torch.optim.SGD([p for p in qnet.parameters() if p.requires_grad], lr=0.0)
+    plain = dqn_update(qnet, target, optimizer, batch, TrainConfig().dqn_config())
+    both = dqn_update(qnet, target, optimizer, batch, TrainConfig().dqn_config(), next_token_loss=0.5)
+    with torch.no_grad():
+        _, expected = qnet(batch, next_token_loss=True)
+    assert "next_token_loss" not in plain and both["next_token_loss"] == pytest.approx(float(expected))
+    assert both["loss"] == pytest.approx(plain["loss"])  # the DQN loss is reported alone; the gradient has both
+    assert both["grad_norm"] > plain["grad_norm"]
+    with pytest.raises(ConfigError, match=r"^next_token_loss=0.1 is invalid: only a language model"):
+        TrainConfig(next_token_loss=0.1)
+    assert TrainConfig(model={"kind": "hf"}, next_token_loss=0.1).next_token_loss == 0.1

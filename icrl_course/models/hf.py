@@ -357,8 +357,9 @@ class HFQNetwork(ReadsTrials, nn.Module):
         bias = head.bias[self.action_token_ids] if getattr(head, "bias", None) is not None else None
         return nn.functional.linear(hidden.to(weight.dtype), weight, bias).float()
 
-    def forward(self, batch: StepBatch) -> torch.Tensor:
-        """``(B, N, 4)`` float32 Q-values at every step of a packed batch, trials kept apart.
+    def forward(self, batch: StepBatch, next_token_loss: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``(B, N, 4)`` float32 Q-values at every step of a packed batch, trials kept apart; with
+        ``next_token_loss`` also the mean next-token cross-entropy of the same pass (``next_token_loss``).
 
         Packed trials see only themselves: the 4D mask comes from
         ``batch.attention_mask()`` (causal, within one segment) and positions
@@ -368,7 +369,23 @@ class HFQNetwork(ReadsTrials, nn.Module):
         """
         hidden = self._hidden(batch)
         rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None]
-        return self._head(hidden[rows, batch.q_index])
+        q = self._head(hidden[rows, batch.q_index])
+        return (q, self.next_token_loss(hidden, batch)) if next_token_loss else q
+
+    def next_token_loss(self, hidden: torch.Tensor, batch: StepBatch) -> torch.Tensor:
+        """Mean cross-entropy, over the whole vocabulary, of each token of a trial given the tokens before it, at
+        every position that is not a Q position (``TrainConfig.next_token_loss`` says why). Those are the words
+        the environment writes: the one after a Q position is the agent's action, which the Q-values, read from
+        the same logits, decide; nor does a trial's last token or padding predict anything. ``hidden``: the
+        decoder's ``(B, L, d)`` output for ``batch``."""
+        ids, segments = batch.input_ids, batch.segment_ids
+        predicts = (segments[:, :-1] == segments[:, 1:]) & (segments[:, :-1] >= 0)  # (B, L - 1): the next token is its trial's
+        q_position = torch.zeros_like(ids, dtype=torch.bool)
+        rows = torch.arange(ids.shape[0], device=ids.device)[:, None].expand_as(batch.q_index)
+        q_position[rows[batch.step_mask], batch.q_index[batch.step_mask]] = True
+        row, at = (predicts & ~q_position[:, :-1]).nonzero(as_tuple=True)
+        logits = self._lm().get_output_embeddings()(hidden[row, at]).float()
+        return nn.functional.cross_entropy(logits, ids[row, at + 1])
 
     def logits(self, batch: StepBatch) -> torch.Tensor:
         """The full ``(B, L, V)`` next-token logits of a packed batch, read the same way (for lessons and tests)."""

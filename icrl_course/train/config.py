@@ -251,6 +251,12 @@ class TrainConfig:
     pays off in later episodes. One-step targets only (``icrl_course.dqn`` says more). Lesson 5 measured 0.9
     on two seeds: it makes ending an episode cheap, falls into holes rise and 6-7 maps score lower, so the
     shipped configs keep 0."""
+    next_token_loss: float = 0.0
+    """``hf`` models only: add this times the mean cross-entropy of the next token at every position that is not a
+    Q position (the environment's words: the cell a move lands on, how and where an episode ends), the objective
+    a language model is pre-trained with. Why: a model trained from scratch by DQN alone has no pre-training to
+    give it the heads that find "what followed when I was last here"; predicting that a step into this cell
+    ends in a hole, because it did before in this trial, needs exactly those. 0 leaves the objective DQN's."""
     lr: float = 1e-3
     """AdamW learning rate."""
     lr_schedule: str = "constant"
@@ -518,6 +524,10 @@ def _validate(c: TrainConfig) -> None:
     need(0.0 <= c.episode_discount <= 1.0, "episode_discount", "a discount in [0, 1]; 0 keeps episodes separate returns")
     need(not c.episode_discount or c.n_step == 1, "episode_discount",
          f"works with one-step targets only: set n_step=1 (it is {c.n_step}) or episode_discount=0")
+    need(c.next_token_loss >= 0.0 and math.isfinite(c.next_token_loss), "next_token_loss",
+         "use 0 (DQN alone) or a positive weight such as 0.1")
+    need(not c.next_token_loss or isinstance(c.model, HFModel), "next_token_loss",
+         "only a language model (model kind 'hf') predicts next tokens: set it to 0 for the small transformer")
     need(c.lr > 0.0 and math.isfinite(c.lr), "lr", "use a positive learning rate such as 1e-3")
     need(c.lr_schedule in ("constant", "cosine"), "lr_schedule", "choose 'constant' or 'cosine'")
     need(c.lr_warmup >= 0, "lr_warmup", "use 0 (no warm-up) or a positive number of iterations")

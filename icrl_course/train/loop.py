@@ -105,7 +105,7 @@ def success_by_episode(results: TrialResults) -> np.ndarray:
 
 def dqn_update(network: QNetwork, target: QNetwork, optimizer: torch.optim.Optimizer,
                batch: StepBatch | Sequence[StepBatch], dqn: DQNConfig, grad_clip: float = 0.0,
-               forward=None) -> dict[str, float]:
+               forward=None, next_token_loss: float = 0.0) -> dict[str, float]:
     """One gradient step of the sequence DQN loss on a packed batch, then one Polyak step of the target.
 
     ``batch`` may also be a list of packed micro-batches (``replay.sample_micro_batches``): one forward and
@@ -113,6 +113,8 @@ def dqn_update(network: QNetwork, target: QNetwork, optimizer: torch.optim.Optim
     the gradient is the one of a single batch holding them all (gradient accumulation). ``forward``
     computes the online Q-values with gradients (default: the network itself; under several processes its
     DistributedDataParallel wrapper, which averages the gradients in the last pass's ``backward``).
+    ``next_token_loss`` > 0 (a language model only, ``TrainConfig.next_token_loss``) adds that times the
+    network's next-token cross-entropy on the environment's words to each pass's loss.
     Returns the loss and the objective's diagnostics as floats (means over all the passes' steps).
     """
     batches = [batch] if isinstance(batch, StepBatch) else list(batch)
@@ -127,11 +129,18 @@ def dqn_update(network: QNetwork, target: QNetwork, optimizer: torch.optim.Optim
     for i, (part, share) in enumerate(zip(batches, shares)):
         last = i == len(batches) - 1
         with contextlib.nullcontext() if last or not hasattr(forward, "no_sync") else forward.no_sync():
-            online_q = (forward or network)(part)
+            if next_token_loss:
+                online_q, predicted = (forward or network)(part, next_token_loss=True)
+            else:
+                online_q = (forward or network)(part)
             with torch.no_grad():
                 target_q = target.q_values(part)
             loss, metrics = sequence_dqn_loss(online_q, target_q, part, dqn)
-            (loss * share).backward()
+            total = loss
+            if next_token_loss:
+                metrics["next_token_loss"] = predicted
+                total = loss + next_token_loss * predicted
+            (total * share).backward()
         for name, value in {"loss": loss, **metrics}.items():
             sums[name] = sums.get(name, 0.0) + float(value.detach()) * (1.0 if name == "steps" else share)
     trained = [p for p in network.parameters() if p.requires_grad]
@@ -332,7 +341,7 @@ class _Run:
                 self.batches.update(batch.input_ids.numpy().tobytes())
             stats.append(dqn_update(self.network, self.target, self.optimizer,
                                     [batch.to(self.network.device) for batch in batches],
-                                    config.dqn_config(), config.grad_clip, self.forward))
+                                    config.dqn_config(), config.grad_clip, self.forward, config.next_token_loss))
             for name in ("loss", "grad_norm"):  # the gradient norm is the same in every process: all stop together
                 if not math.isfinite(stats[-1][name]):
                     self.updates += len(stats)
