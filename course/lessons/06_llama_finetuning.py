@@ -551,6 +551,25 @@ learning_curve(shipped_table, title="shipped tiny Llama vs its context-reset abl
 # (width 128) costs about 13 CPU-seconds per iteration with another run on the machine, more than 300
 # iterations can spend inside 60 CPU-minutes, and was stopped. The shipped config keeps the words
 # format: the new levers are as good for about 40% less CPU, not better, and none reaches 0.90.
+#
+# Two more levers, one seed each, against the shipped `tiny-llama` (seed 1) on the same 200 val maps
+# (CPU-minutes with three or four runs sharing the machine's two cores, which inflates them):
+#
+# | lever (seed 1) | iteration 79 | 139 | episode 10, 200 val maps | change | CPU-min |
+# | --- | --- | --- | --- | --- | --- |
+# | words-steps + fields init + rotary base 500,000, the learning rate falling along a cosine to 0, 400 iterations (`--set lr_schedule=cosine --set iterations=400`) | 0.52 (-> 0.57) | 0.71 (-> 0.82) | 0.855 | +0.03 [-0.035, 0.09] | 42 |
+# | words format + next-token loss 0.1 (`--set next_token_loss=0.1`) | 0.39 (-> 0.44) | 0.63 (-> 0.74) | 0.81 | -0.015 [-0.065, 0.04] | 61 |
+# | the cosine row above + next-token loss 0.1 | 0.40 (-> 0.46) | 0.56 (-> 0.70) | 0.755 | -0.07 [-0.13, -0.01] | 39 |
+#
+# A learning rate that settles at the end gained nothing over the same run at a constant rate (0.855
+# against 0.85). The next-token loss asks the question the Llama's missing pre-training would have
+# answered: besides DQN's loss, the model predicts every word the environment writes (the cell a move
+# lands on, how and where an episode ends) from the words before it, 0.1 times the cross-entropy, so
+# that "a step into this cell ends in a hole, because it did before in this trial" is something it
+# must learn to look up. It learned to predict them (cross-entropy 0.16 nats after 60 iterations), but
+# not to use the lookup for acting: its falls into holes it had already fallen into stayed at 27% of
+# its falls (the shipped seed: 26%), and in episode 10 it scored no better in the words format and
+# worse with one word per step, where it predicts only the end words and the start cells.
 
 # %% [markdown]
 # Section 4 counted what each fine-tuning method trains; what does each *buy*? One measured point:
