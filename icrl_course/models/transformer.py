@@ -197,7 +197,7 @@ def relation_codes(names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def relation_biases(relations: torch.Tensor, relation_bias: torch.Tensor, allowed: torch.Tensor,
-                    names: tuple[str, ...] = CELL_RELATIONS) -> list[torch.Tensor]:
+                    names: tuple[str, ...]) -> list[torch.Tensor]:
     """Each layer's float attention mask, ``(B, H, Lq, Lk)``: each head's summed bias for every pair of tokens
     that may attend (``allowed``, boolean, broadcastable to ``(B, 1, Lq, Lk)``), -inf for the others; from the
     ``(B, R, Lq, Lk)`` relations named ``names`` (``TransformerConfig.relations``) and the ``(R, n_layer, H)``
