@@ -37,6 +37,7 @@ episodes of at most 100 steps, is 3,001 tokens.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -176,6 +177,7 @@ RELATION_GROUPS = (("same cell",), ("left this cell",), ("arrived left", "arrive
 at most, and in a row above, below or neither."""
 
 
+@functools.cache  # one table per set of relations: every forward asks, acting one token at a time included
 def relation_codes(names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """``(weights, table)`` for the relations ``names`` (in ``RELATIONS`` order): a pair's code is the sum of
     ``weights`` over the relations it holds (``(R,)`` ints), and row ``code`` of ``table`` (``(codes, R)``) says
