@@ -404,7 +404,7 @@ print("greedy success per episode on held-out maps:", offline_result.last_eval["
 # as many time-outs (8.5% of its episodes). One seed up, one down, neither near 0.85 in episode 10: the
 # shipped models leave them off. A learning rate falling to 0 (`lr_schedule=cosine`) kept seed 0 level
 # in distribution and lost 0.11 in episode 10 on 6-7 maps.
-With the goal relation beside them (the two levers aimed at the two halves of the failure, one
+# With the goal relation beside them (the two levers aimed at the two halves of the failure, one
 # run), seed 0 fell into holes it knew in 7% of its falls on the 6-7 val maps (the shipped seed: 12%),
 # but timed out in 9% of its episodes (5%), reached the goal from 21% of the new starts (35%) of episode 10
 # and scored 0.70 there (-0.05 [-0.15, 0.03]); on gym's 8 x 8 maps, one start in a corner and the goal

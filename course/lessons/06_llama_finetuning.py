@@ -571,7 +571,7 @@ learning_curve(shipped_table, title="shipped tiny Llama vs its context-reset abl
 # its falls (the shipped seed: 26%), and in episode 10 it scored no better in the words format and
 # worse with one word per step, where it predicts only the end words and the start cells.
 #
-# Two more for capacity, on the best one-word-per-step row (fields init, rotary base 500,000; seed 1,
+# Three more for capacity, on the best one-word-per-step row (fields init, rotary base 500,000; seed 1,
 # two runs sharing the machine's two cores), since a plain Llama must find a cell's earlier visits by
 # matching its word, and a wider head matches more sharply:
 #
