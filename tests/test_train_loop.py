@@ -64,8 +64,9 @@ def test_same_seed_and_config_give_the_same_weights_and_another_seed_does_not(tm
     assert not same_weights(tmp_path / "a", tmp_path / "c")
 
 
-def test_run_paused_and_resumed_matches_an_uninterrupted_one_bit_for_bit(tmp_path):
-    config = tiny(iterations=4, eval_every=2, checkpoint_every=3)
+@pytest.mark.parametrize("bonus", [0.0, 0.2])
+def test_run_paused_and_resumed_matches_an_uninterrupted_one_bit_for_bit(tmp_path, bonus):
+    config = tiny(iterations=4, eval_every=2, checkpoint_every=3, exploration_bonus=bonus)
     train(config, tmp_path / "whole")
     paused = train(config, tmp_path / "sliced", stop_at=2)
     assert paused.iterations == 2
@@ -74,6 +75,12 @@ def test_run_paused_and_resumed_matches_an_uninterrupted_one_bit_for_bit(tmp_pat
     whole, sliced = read_metrics(tmp_path / "whole"), read_metrics(tmp_path / "sliced")
     clocks = ["wall_seconds", "cpu_seconds", "play_seconds", "update_seconds"]
     assert whole.drop(columns=clocks).equals(sliced.drop(columns=clocks))
+
+
+def test_an_exploration_bonus_changes_what_is_learned(tmp_path):
+    for name, bonus in (("plain", 0.0), ("bonus", 0.2)):
+        train(tiny(iterations=3, eval_every=0, checkpoint_every=3, exploration_bonus=bonus), tmp_path / name)
+    assert not same_weights(tmp_path / "plain", tmp_path / "bonus")
 
 
 def test_truncated_checkpoint_stops_resume_with_a_clear_error(tmp_path):

@@ -7,7 +7,9 @@ import torch
 from icrl_course.baselines import RandomAgent
 from icrl_course.envs import MapDistribution
 from icrl_course.tokenize.compact import CompactTokenizer
-from icrl_course.train.replay import ReplayBuffer, sample_batch, sample_micro_batches
+from icrl_course.envs import DOWN, LEFT, RIGHT, LakeMap
+from icrl_course.train.replay import ReplayBuffer, bonus_encoder, exploration_bonus, sample_batch, sample_micro_batches
+from icrl_course.trials import Trial
 from icrl_course.trials import run_trials
 
 TOK = CompactTokenizer()
@@ -84,3 +86,44 @@ def test_one_micro_batch_is_the_packed_batch_and_a_fixed_context_length_still_cu
     assert max(b.input_ids.shape[1] for b in cut) == 12 and min(len(e) for e in encoded) < 12
     with pytest.raises(ValueError, match="parts=0"):
         sample_micro_batches(encoded, 8, np.random.default_rng(1), 0, TOK.pad_id, parts=0)
+
+
+# S F F    tiles 0 1 2
+# F H F          3 4 5
+# F F G          6 7 8
+BONUS_LAKE = LakeMap.from_rows(["SFF", "FHF", "FFG"])
+BONUS_STEPS = [  # (obs, action, reward, next_obs, terminated, truncated), then the bonus each step earns
+    ((0, LEFT, 0.0, 0, False, False), 0.0),    # into the wall: stays on the start, already stood on
+    ((0, RIGHT, 0.0, 1, False, False), 0.2),   # a new tile
+    ((1, RIGHT, 0.0, 2, False, False), 0.2),   # a new tile
+    ((2, LEFT, 0.0, 1, False, False), 0.0),    # back to a tile already stood on
+    ((1, DOWN, 0.0, 4, True, False), 0.0),     # a new tile, but a hole: nothing
+    ((0, DOWN, 0.0, 3, False, False), 0.2),    # episode 2: new tiles down the left side
+    ((3, DOWN, 0.0, 6, False, False), 0.2),
+    ((6, RIGHT, 0.0, 7, False, False), 0.2),
+    ((7, RIGHT, 1.0, 8, True, False), 0.0),    # the goal: its reward alone
+    ((0, RIGHT, 0.0, 1, False, False), 0.0),   # episode 3: after the first goal, no bonus...
+    ((1, RIGHT, 0.0, 2, False, False), 0.0),
+    ((2, DOWN, 0.0, 5, False, True), 0.0),     # ... not even for a tile never stood on
+]
+
+
+def test_exploration_bonus_pays_new_tiles_before_the_first_goal_and_never_holes():
+    trial = Trial.from_steps(BONUS_LAKE, [step for step, _ in BONUS_STEPS])
+    np.testing.assert_allclose(exploration_bonus(trial, 0.2), [bonus for _, bonus in BONUS_STEPS])
+
+
+def test_exploration_bonus_of_a_trial_that_never_wins_pays_every_new_tile():
+    steps = [step for step, _ in BONUS_STEPS[:8]]
+    np.testing.assert_allclose(exploration_bonus(Trial.from_steps(BONUS_LAKE, steps), 0.5),
+                               [0.0, 0.5, 0.5, 0.0, 0.0, 0.5, 0.5, 0.5])
+
+
+def test_bonus_encoder_adds_the_bonus_to_the_targets_rewards_not_to_the_tokens():
+    trial = Trial.from_steps(BONUS_LAKE, [step for step, _ in BONUS_STEPS])
+    plain, shaped = TOK.encode(trial), bonus_encoder(TOK.encode, 0.2)(trial)
+    np.testing.assert_array_equal(shaped.tokens, plain.tokens)
+    np.testing.assert_allclose(shaped.rewards, plain.rewards + np.array([b for _, b in BONUS_STEPS]), rtol=1e-6)
+    assert shaped.rewards.dtype == np.float32
+    encode = TOK.encode
+    assert bonus_encoder(encode, 0.0) is encode

@@ -64,7 +64,7 @@ from icrl_course.train.build import build_network, check_run, check_trials_fit
 from icrl_course.train.config import ConfigError, TrainConfig
 from icrl_course.train.lock import RunLock
 from icrl_course.train.log import MetricsLog
-from icrl_course.train.replay import ReplayBuffer
+from icrl_course.train.replay import ReplayBuffer, bonus_encoder
 from icrl_course.train.state import (
     check_state_header,
     load_optimizer_arrays,
@@ -223,15 +223,16 @@ class _Run:
         self.optimizer = torch.optim.AdamW([p for p in self.network.parameters() if p.requires_grad], lr=config.lr,
                                            weight_decay=config.weight_decay)
         self.forward = torch.nn.parallel.DistributedDataParallel(self.network) if processes.world > 1 else None
+        self.encode = bonus_encoder(self.network.encode, config.exploration_bonus)
         if config.source == "online":
-            self.replay = ReplayBuffer(config.replay_capacity, self.network.encode)
+            self.replay = ReplayBuffer(config.replay_capacity, self.encode)
         else:
             trials = load_dataset(config.dataset)
             check_trials_fit(trials, config, f"dataset={config.dataset!r}")
             if len(trials) < processes.world:
                 raise ConfigError(f"dataset={config.dataset!r} holds {len(trials)} trials, fewer than the "
                                   f"{processes.world} processes: make one with `icrl-course dataset`")
-            self.replay = ReplayBuffer(len(trials), self.network.encode)
+            self.replay = ReplayBuffer(len(trials), self.encode)
             self.replay.add(trials)
         self.iteration = 0
         self.saved_at: int | None = None
@@ -304,7 +305,7 @@ class _Run:
         if self.config.source == "online":
             replay = {k[len("replay/"):]: v for k, v in arrays.items() if k.startswith("replay/")}
             try:
-                self.replay = ReplayBuffer.from_arrays(replay, self.config.replay_capacity, self.network.encode)
+                self.replay = ReplayBuffer.from_arrays(replay, self.config.replay_capacity, self.encode)
                 if len(replay.get("map_shape", ())) > self.config.replay_capacity:
                     raise DataFileError(f"it holds {len(replay['map_shape'])} trials, more than replay_capacity="
                                         f"{self.config.replay_capacity}")

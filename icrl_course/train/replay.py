@@ -12,6 +12,7 @@ exactly the buffer it had.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -70,6 +71,42 @@ class ReplayBuffer:
         buffer = cls(capacity, encode)
         buffer.add(trials_from_arrays(arrays))
         return buffer
+
+
+def exploration_bonus(trial: Trial, bonus: float) -> np.ndarray:
+    """Per step, ``bonus`` where the step lands on a tile the trial had not been on, before its first goal.
+
+    Why: an in-context learner must learn to explore *within* a trial; a DQN target that pays a little for
+    every new tile makes "which neighbours have I not seen yet?" worth answering from the context. Falling
+    into a hole earns nothing, however new the hole (it would pay for the cheapest way to end an episode),
+    and from the first step that reaches a goal on, nothing does: the trial's task is then to return to
+    it, and a bonus still on offer would lure the policy to unexplored tiles instead. The step that
+    reaches the goal gets its reward alone. The trial's tokens never show the bonus (the model reads the
+    environment's rewards); it enters only the TD targets, through ``bonus_encoder``.
+    """
+    obs, landed = np.asarray(trial.obs), np.asarray(trial.next_obs)
+    steps = np.arange(len(obs))
+    first_at = np.full(trial.lake_map.n_states, len(obs))  # first step at which the trial stood on each tile
+    np.minimum.at(first_at, obs, steps)
+    first_landed = np.full(trial.lake_map.n_states, len(obs))
+    np.minimum.at(first_landed, landed, steps)
+    won = np.asarray(trial.rewards) > 0
+    fell = np.asarray(trial.terminated) & ~won
+    before_goal = steps < (np.argmax(won) if won.any() else len(obs))
+    new = (first_landed[landed] == steps) & (first_at[landed] > steps) & ~fell & before_goal
+    return np.where(new, bonus, 0.0)
+
+
+def bonus_encoder(encode: Callable[[Trial], EncodedTrial], bonus: float) -> Callable[[Trial], EncodedTrial]:
+    """``encode``, with ``exploration_bonus(trial, bonus)`` added to each encoding's rewards (``encode`` itself if 0)."""
+    if not bonus:
+        return encode
+
+    def encode_with_bonus(trial: Trial) -> EncodedTrial:
+        encoded = encode(trial)
+        rewards = np.asarray(encoded.rewards, dtype=np.float32) + exploration_bonus(trial, bonus)
+        return replace(encoded, rewards=rewards.astype(np.float32))
+    return encode_with_bonus
 
 
 def sample_batch(encoded: Sequence[EncodedTrial], n: int, rng: np.random.Generator, context_length: int,
