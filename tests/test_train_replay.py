@@ -5,12 +5,10 @@ import pytest
 import torch
 
 from icrl_course.baselines import RandomAgent
-from icrl_course.envs import MapDistribution
+from icrl_course.envs import DOWN, LEFT, RIGHT, LakeMap, MapDistribution
 from icrl_course.tokenize.compact import CompactTokenizer
-from icrl_course.envs import DOWN, LEFT, RIGHT, LakeMap
 from icrl_course.train.replay import ReplayBuffer, bonus_encoder, exploration_bonus, sample_batch, sample_micro_batches
-from icrl_course.trials import Trial
-from icrl_course.trials import run_trials
+from icrl_course.trials import Trial, run_trials
 
 TOK = CompactTokenizer()
 
