@@ -13,7 +13,8 @@ from icrl_course.train.config import ConfigError, HFModel, TrainConfig, Transfor
     ("max_episode_steps", 0), ("epsilon_end", 2.0), ("map_preset", "mars"), ("context_length", -1),
     ("batch_trials", 0), ("lr_schedule", "step"), ("source", "tape"), ("device", "tpu"), ("iterations", 0), ("checkpoint_every", 0),
     ("micro_batches", 0), ("micro_batches", 65), ("episode_discount", 1.5), ("exploration_bonus", -0.1),
-    ("exploration_bonus", 1.5), ("exploration_bonus", float("nan")),
+    ("exploration_bonus", 1.5), ("exploration_bonus", float("nan")), ("average_from", -1), ("average_from", 1001),
+    ("average_every", 0),
 ])
 def test_invalid_value_is_rejected_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=rf"^{field}="):

@@ -64,9 +64,9 @@ def test_same_seed_and_config_give_the_same_weights_and_another_seed_does_not(tm
     assert not same_weights(tmp_path / "a", tmp_path / "c")
 
 
-@pytest.mark.parametrize("bonus", [0.0, 0.2])
-def test_run_paused_and_resumed_matches_an_uninterrupted_one_bit_for_bit(tmp_path, bonus):
-    config = tiny(iterations=4, eval_every=2, checkpoint_every=3, exploration_bonus=bonus)
+@pytest.mark.parametrize("changes", [{}, {"exploration_bonus": 0.2}, {"average_from": 2, "average_every": 1}])
+def test_run_paused_and_resumed_matches_an_uninterrupted_one_bit_for_bit(tmp_path, changes):
+    config = tiny(iterations=4, eval_every=2, checkpoint_every=3, **changes)
     train(config, tmp_path / "whole")
     paused = train(config, tmp_path / "sliced", stop_at=2)
     assert paused.iterations == 2
@@ -81,6 +81,36 @@ def test_an_exploration_bonus_changes_what_is_learned(tmp_path):
     for name, bonus in (("plain", 0.0), ("bonus", 0.2)):
         train(tiny(iterations=3, eval_every=0, checkpoint_every=3, exploration_bonus=bonus), tmp_path / name)
     assert not same_weights(tmp_path / "plain", tmp_path / "bonus")
+
+
+def test_average_from_exports_the_mean_of_the_acting_weights_at_its_iterations(tmp_path):
+    # Iterations 2 and 4 of 5 are averaged (average_every=2). The weights at those iterations are read from a
+    # run without averaging, paused there: averaging must not change what is trained, only what is exported.
+    plain = tiny(iterations=5, eval_every=0, checkpoint_every=5, act_with="target")
+    at = {}
+    for stop in (2, 4, 5):
+        train(plain, tmp_path / "plain", stop_at=stop)
+        state = load_file(tmp_path / "plain" / "state.safetensors")
+        at[stop] = {k[len("target/"):]: v for k, v in state.items() if k.startswith("target/")}
+    result = train(plain.replace(average_from=2, average_every=2), tmp_path / "mean")
+    exported = {k[len("model/"):]: v for k, v in weights(tmp_path / "mean").items()}
+    assert exported.keys() == at[2].keys()
+    for name, value in exported.items():
+        mean = ((at[2][name].astype(np.float64) + at[4][name]) / 2).astype(np.float32)
+        assert np.array_equal(value, mean), name
+        assert not np.array_equal(value, at[5][name])
+    state = load_file(tmp_path / "mean" / "state.safetensors")
+    assert all(np.array_equal(state["target/" + k], v) for k, v in at[5].items())  # training itself is unchanged
+    assert all(np.array_equal(t.detach().numpy(), exported[k]) for k, t in result.network.trainable().items())
+    spec = json.loads((tmp_path / "mean" / "model.json").read_text())
+    assert spec["trained"]["averaged_weights"] == 2
+
+
+def test_a_run_averaging_weights_refuses_to_resume_averaging_another_network(tmp_path):
+    config = tiny(iterations=4, eval_every=0, checkpoint_every=2, act_with="target", average_from=1)
+    train(config, tmp_path, stop_at=2)
+    with pytest.raises(ConfigError, match=r"averages the target network's weights .*resume with act_with='target'"):
+        train(config.replace(act_with="online"), tmp_path)
 
 
 def test_truncated_checkpoint_stops_resume_with_a_clear_error(tmp_path):

@@ -17,6 +17,10 @@ One iteration of ``train``:
 4. **checkpoint**: every ``checkpoint_every`` iterations the whole state is
    written atomically; ``train`` on a run folder that holds one resumes there.
 
+What is evaluated and exported is the acting network (``act_with``), or, from
+iteration ``average_from`` on, the mean of its weights at every
+``average_every``-th iteration since (stochastic weight averaging).
+
 The network is anything that implements ``models.protocol.QNetwork``, built
 from the config's model section: lesson 5's small transformer or a Hugging
 Face causal LM with peft adapters; nothing here depends on which.
@@ -83,7 +87,7 @@ SUMMARY_FILE = "summary.json"
 CLOCKS = ("wall_seconds", "cpu_seconds", "play_seconds", "update_seconds")
 """Cumulative timers of a run (kept across resumes): all its time, this process's CPU time (on a shared
 machine, closer to what the run costs on a free one), and the wall time spent playing and updating."""
-STATE_PARTS = ("online", "target", "optim", "rng", "replay")
+STATE_PARTS = ("online", "target", "optim", "rng", "replay", "average")
 """Array name prefixes of a training state."""
 RESUMABLE_CHANGES = {"progress", "device", "threads", "micro_batches", "act_with"}
 """Config fields that may differ when resuming: they change how fast a run goes, how much memory an
@@ -239,12 +243,54 @@ class _Run:
         self.env_steps = 0
         self.updates = 0
         self.clock = dict.fromkeys(CLOCKS, 0.0)
+        self.average: dict[str, torch.Tensor] = {}  # float64 sums of the acting network's weights (average_from)
+        self.averaged = 0
         self.batches = hashlib.sha256()  # which trials this process learned from: its share differs from the others'
 
     @property
     def acting(self) -> QNetwork:
         """The network evaluated and exported (``config.act_with``)."""
         return self.target if self.config.act_with == "target" else self.network
+
+    def averaging_points(self, iteration: int) -> int:
+        """How many weights the mean holds once ``iteration`` iterations are done (``config.average_from``)."""
+        start, every = self.config.average_from, self.config.average_every
+        return 0 if not start or iteration < start else (iteration - start) // every + 1
+
+    def accumulate(self) -> None:
+        """Add the acting network's weights to the mean when this iteration is one of its points."""
+        if self.averaging_points(self.iteration) == self.averaged:
+            return
+        with torch.no_grad():
+            for name, tensor in self.acting.trainable().items():
+                value = tensor.detach().to("cpu", torch.float64)
+                self.average[name] = self.average[name] + value if name in self.average else value.clone()
+        self.averaged += 1
+
+    def exported(self) -> dict[str, torch.Tensor]:
+        """The weights evaluated and exported: the acting network's, or their mean once averaging started."""
+        acting = self.acting.trainable()
+        if not self.averaged:
+            return acting
+        return {name: (self.average[name] / self.averaged).to(acting[name].dtype) for name in acting}
+
+    @contextlib.contextmanager
+    def playing_exported(self):
+        """The acting network holds the exported weights inside the block, its own again after it."""
+        if not self.averaged:
+            yield
+            return
+        acting = self.acting.trainable()
+        kept = {name: tensor.detach().clone() for name, tensor in acting.items()}
+        try:
+            with torch.no_grad():
+                for name, value in self.exported().items():
+                    acting[name].copy_(value)
+            yield
+        finally:
+            with torch.no_grad():
+                for name, tensor in kept.items():
+                    acting[name].copy_(tensor)
 
     def save(self, last_eval: dict[str, Any] | None) -> None:
         """Write the full state, then the exported model, each atomically; never a network holding NaN."""
@@ -257,8 +303,9 @@ class _Run:
                   **optim, **rng_arrays()}
         if self.config.source == "online":
             arrays.update({f"replay/{k}": v for k, v in self.replay.to_arrays().items()})
+        arrays.update(tensor_arrays(self.average, "average"))
         header = {"config": self.config.to_dict(), "iteration": self.iteration, "env_steps": self.env_steps,
-                  "updates": self.updates, "clock": self.clock, "param_groups": groups}
+                  "updates": self.updates, "clock": self.clock, "param_groups": groups, "averaged": self.averaged}
         save_training_state(self.run_dir / STATE_FILE, arrays, header)
         self.export(self.run_dir / MODEL_STEM, last_eval)
         self.saved_at = self.iteration
@@ -280,7 +327,9 @@ class _Run:
             "trained": {"iterations": self.iteration, "env_steps": self.env_steps, "updates": self.updates,
                         **{k: round(v, 1) for k, v in self.clock.items()}, "last_eval": last_eval},
         }
-        return save_model(path, self.acting.trainable(), spec)
+        if self.averaged:
+            spec["trained"]["averaged_weights"] = self.averaged
+        return save_model(path, self.exported(), spec)
 
     def restore(self, path: Path) -> None:
         """Continue from a saved state, after checking that every part of it fits this run."""
@@ -314,6 +363,19 @@ class _Run:
         self.iteration, self.env_steps = header["iteration"], header["env_steps"]
         self.updates, self.clock = header["updates"], header["clock"]
         self.saved_at = self.iteration
+        self.averaged = self.averaging_points(self.iteration)
+        if self.averaged and saved.act_with != self.config.act_with:
+            raise ConfigError(f"{path} averages the {saved.act_with} network's weights (average_from="
+                              f"{self.config.average_from}); resume with act_with={saved.act_with!r}")
+        stored = any(k.startswith("average/") for k in arrays)
+        if header.get("averaged", 0) != self.averaged or stored != bool(self.averaged):
+            raise CheckpointError(f"{path} holds {header.get('averaged', 0)} averaged weights where iteration "
+                                  f"{self.iteration} with average_from={self.config.average_from} needs "
+                                  f"{self.averaged}; it is damaged")
+        if self.averaged:
+            self.average = {name: torch.zeros(tensor.shape, dtype=torch.float64)
+                            for name, tensor in self.acting.trainable().items()}
+            load_tensors(self.average, arrays, "average", str(path))
 
     def play(self, iteration: int, rng: np.random.Generator) -> dict[str, float]:
         """Online play of one iteration into the replay; returns what it logs."""
@@ -430,6 +492,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, stop_at: int | None
             run.clock["play_seconds"] += played_at - wall
             run.clock["update_seconds"] += time.perf_counter() - played_at
             run.iteration += 1
+            run.accumulate()
             evaluated = bool(config.eval_every and run.iteration % config.eval_every == 0) or run.iteration == config.iterations
             if evaluated and main:
                 last_eval = _evaluate(run, eval_maps, explorer_curve)
@@ -454,6 +517,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, stop_at: int | None
             last_eval = _evaluate(run, eval_maps, explorer_curve)
             run.export(run_dir / MODEL_STEM, last_eval)
         _summarise(run, last_eval)
+        if run.averaged:  # what train hands back plays as the exported model does
+            with torch.no_grad():
+                for name, value in run.exported().items():
+                    run.acting.trainable()[name].copy_(value)
     finally:
         bar.close()
         if log is not None:
@@ -464,8 +531,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, stop_at: int | None
 def _evaluate(run: _Run, maps: list, explorer_curve: np.ndarray) -> dict[str, Any]:
     """Greedy play on the held-out maps: success per episode, its mean, and the explorer's for reference."""
     config = run.config
-    played = run_trials(run.acting.agent(), maps, config.episodes_per_trial, seed=config.eval_seed,
-                        max_episode_steps=config.max_episode_steps, is_slippery=config.is_slippery)
+    with run.playing_exported():
+        played = run_trials(run.acting.agent(), maps, config.episodes_per_trial, seed=config.eval_seed,
+                            max_episode_steps=config.max_episode_steps, is_slippery=config.is_slippery)
     curve = success_by_episode(played)
     return {"success_by_episode": [round(float(v), 4) for v in curve], "mean_success": float(curve.mean()),
             "explorer_mean_success": float(explorer_curve.mean()),
