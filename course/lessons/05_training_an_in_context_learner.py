@@ -526,17 +526,16 @@ print("greedy success per episode on held-out maps:", offline_result.last_eval["
 # what gets evaluated and exported (the library's mean is bit for bit the mean of those 21 exported
 # checkpoints, checked on a short run). The window was chosen on seeds 1 and 2 and the 300 6-7 val maps
 # above (from iteration 200, 300, 350 or 400: 0.77 / 0.74, 0.75 / 0.83, 0.72 / 0.79, 0.69 / 0.77 in
-# episode 10); seed 0's run was not looked at before the choice. On 300 other 6-7 val maps (map seed 12), never used
-# for a choice, the mean scored 0.78 / 0.75 / 0.79 in episode 10 for seeds 0 / 1 / 2, against 0.67 / 0.70
+# episode 10); seed 0's run was not looked at before the choice. On 300 other 6-7 val maps (map seed
+# 12), never used for a choice, the mean scored 0.78 / 0.75 / 0.79 in episode 10 for seeds 0 / 1 / 2, against 0.67 / 0.70
 # / 0.73 for the same runs' weights at iteration 300 (+0.11 [0.05, 0.17], +0.05 [-0.01, 0.11], +0.06
 # [0.00, 0.12], paired over the maps) and 0.67 / 0.67 / 0.69 at iteration 500 (+0.11, +0.08, +0.10, each
 # interval above zero). In distribution it stays at or above the explorer (1.04 / 1.06 / 1.03), and on
-# gym 8x8 at 2.4-3.5 times it. It is the one lever here that raised episode 10 on 6-7 maps for every seed
-# it was tried on (against the same runs' own weights; against the shipped seeds, on the table's 100 maps:
-# +0.00 [-0.10, 0.10], +0.05 [-0.05, 0.15], +0.14 [0.04, 0.24]), and it still leaves episode 10 at
-# 0.75-0.79, short of 0.85: what it buys is a steadier policy,
-# not the planning from a new start that the rest of the gap is made of. The shipped models were trained
-# before it and keep 300 iterations without it; the option stays.
+# gym 8x8 at 2.4-3.5 times it. So it raised episode 10 on 6-7 maps for every seed, against the same runs'
+# own weights (against the shipped seeds, on the table's 100 maps: +0.00 [-0.10, 0.10], +0.05 [-0.05,
+# 0.15], +0.14 [0.04, 0.24]), and it still leaves episode 10 at 0.75-0.79, short of 0.85. Our reading: it
+# buys a steadier policy, not the planning from a new start that the rest of the gap is made of. The
+# shipped models were trained before it and keep 300 iterations without it; the option stays.
 # Two relations (same cell, left this cell) were not enough: they did not lower the
 # share of falls into known holes on 6-7 maps (27%); the four "arrived next to this cell" relations,
 # which say where the holes around a cell are, did. Lesson 7 measures the shipped models on the **test**
