@@ -283,14 +283,10 @@ class _Run:
         acting = self.acting.trainable()
         kept = {name: tensor.detach().clone() for name, tensor in acting.items()}
         try:
-            with torch.no_grad():
-                for name, value in self.exported().items():
-                    acting[name].copy_(value)
+            _assign(acting, self.exported())
             yield
         finally:
-            with torch.no_grad():
-                for name, tensor in kept.items():
-                    acting[name].copy_(tensor)
+            _assign(acting, kept)
 
     def save(self, last_eval: dict[str, Any] | None) -> None:
         """Write the full state, then the exported model, each atomically; never a network holding NaN."""
@@ -518,14 +514,19 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, stop_at: int | None
             run.export(run_dir / MODEL_STEM, last_eval)
         _summarise(run, last_eval)
         if run.averaged:  # what train hands back plays as the exported model does
-            with torch.no_grad():
-                for name, value in run.exported().items():
-                    run.acting.trainable()[name].copy_(value)
+            _assign(run.acting.trainable(), run.exported())
     finally:
         bar.close()
         if log is not None:
             log.close()
     return TrainResult(run.acting, run_dir, run.iteration, run.clock["wall_seconds"], last_eval, main)
+
+
+def _assign(tensors: dict[str, torch.Tensor], values: dict[str, torch.Tensor]) -> None:
+    """Copy ``values`` into the live ``tensors`` of the same names, in place (a network's weights)."""
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            tensor.copy_(values[name])
 
 
 def _evaluate(run: _Run, maps: list, explorer_curve: np.ndarray) -> dict[str, Any]:
