@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 
@@ -120,7 +121,8 @@ def main() -> None:
         c = account(trials)
         values = (f"{c['solved'] / c['maps']:.3f}", f"{c['found'] / c['maps']:.0%}", c["failed"],
                   c["known_hole"], c["new_hole"], c["timed_out"], c["known_path"])
-        print(f"{name[-40:]:>40s}" + "".join(f"{v:>12}" for v in values), flush=True)
+        label = Path(name).parent.name if name.endswith((".safetensors", ".json")) else name  # a run folder's name
+        print(f"{label[-40:]:>40s}" + "".join(f"{v:>12}" for v in values), flush=True)
 
 
 if __name__ == "__main__":
