@@ -20,35 +20,24 @@ play seed 5: the maps and starts lesson 5's failure analysis quotes), or
 from __future__ import annotations
 
 import argparse
-from collections import deque
 from pathlib import Path
 
 import numpy as np
 
 from icrl_course.baselines import ExplorerAgent
 from icrl_course.checkpoints import CheckpointError, load_agent
-from icrl_course.envs import MapDistribution
+from icrl_course.envs import LakeMap, MapDistribution
 from icrl_course.trials import Trial, run_trials
 
-MOVES = ((0, -1), (1, 0), (0, 1), (-1, 0))
-"""Row and column steps of the four actions (left, down, right, up)."""
-
-
-def walks_to(trial: Trial, start: int, goals: set[int], safe: set[int]) -> bool:
-    """Whether ``start`` reaches a cell of ``goals`` by moves between cells of ``safe`` (breadth-first)."""
-    ncol, nrow = trial.lake_map.ncol, trial.lake_map.nrow
-    seen, queue = {start}, deque([start])
-    while queue:
-        cell = queue.popleft()
-        if cell in goals:
-            return True
-        row, col = divmod(cell, ncol)
-        for d_row, d_col in MOVES:
-            r, c = row + d_row, col + d_col
-            if 0 <= r < nrow and 0 <= c < ncol and (nxt := r * ncol + c) in safe and nxt not in seen:
-                seen.add(nxt)
-                queue.append(nxt)
-    return False
+def walks_to(trial: Trial, start: int, goals: set[int], walked: set[int]) -> bool:
+    """Whether ``start`` reaches a cell of ``goals`` over ``walked`` cells alone: the map as the trial has seen it
+    (every other tile a hole), searched by ``LakeMap.distances_to_goal``."""
+    seen = np.full(trial.lake_map.n_states, "H")
+    seen[list(walked)] = "F"
+    seen[list(goals)] = "G"
+    seen[start] = "S"
+    known = LakeMap(tuple("".join(row) for row in seen.reshape(trial.lake_map.shape)))
+    return bool(known.distances_to_goal()[start] >= 0)
 
 
 def last_episode(trial: Trial) -> dict[str, int]:
@@ -61,16 +50,15 @@ def last_episode(trial: Trial) -> dict[str, int]:
     row = dict(found=int(bool(goals)), solved=int(bool((now & won).any())))
     if not goals:
         return row
-    walked = set(trial.obs[before].tolist()) | set(trial.next_obs[before & ~trial.terminated].tolist())
-    holes = set(trial.next_obs[before & fell].tolist())
     if row["solved"]:
         return row
     row["failed"] = 1
+    walked = set(trial.obs[before].tolist()) | set(trial.next_obs[before & ~trial.terminated].tolist())
     steps = np.flatnonzero(now)
     end = steps[-1]
-    row["known_path"] = int(walks_to(trial, int(trial.obs[steps[0]]), goals, walked | goals))
+    row["known_path"] = int(walks_to(trial, int(trial.obs[steps[0]]), goals, walked))
     if fell[end]:
-        row["known_hole" if int(trial.next_obs[end]) in holes else "new_hole"] = 1
+        row["known_hole" if int(trial.next_obs[end]) in set(trial.next_obs[before & fell].tolist()) else "new_hole"] = 1
     else:
         row["timed_out"] = 1
     return row
