@@ -29,6 +29,7 @@ from icrl_course.checkpoints import CheckpointError, load_agent
 from icrl_course.envs import LakeMap, MapDistribution
 from icrl_course.trials import Trial, run_trials
 
+
 def walks_to(trial: Trial, start: int, goals: set[int], walked: set[int]) -> bool:
     """Whether ``start`` reaches a cell of ``goals`` over ``walked`` cells alone: the map as the trial has seen it
     (every other tile a hole), searched by ``LakeMap.distances_to_goal``."""
